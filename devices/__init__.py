@@ -1,0 +1,1 @@
+"""Instrument drivers and the ophyd devices over them. Never imports plans, sim or labctl orchestration."""

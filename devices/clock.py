@@ -1,0 +1,123 @@
+"""Lab time.
+
+Every timed wait in labctl goes through a :class:`Clock`, never ``time.sleep``: on real hardware the clock is
+the wall clock; in the simulated lab it is a simulated clock that can run hours of protocol in seconds.
+Drivers, devices and plans only see this protocol, so they never know which one they have.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Protocol, runtime_checkable
+
+from ophyd import Component as Cpt
+from ophyd import Device
+from ophyd.status import Status
+
+from .signals import DriverSignal
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What labctl needs from time."""
+
+    def now(self) -> float:
+        """Lab time in seconds since the Unix epoch."""
+
+    def sleep(self, seconds: float) -> None:
+        """Return once lab time has advanced by *seconds* (a simulated clock may advance it itself)."""
+
+    def call_every(self, period: float, callback: Callable[[float], None]) -> Timer:
+        """Call ``callback(now)`` every *period* lab seconds until the returned timer is cancelled."""
+
+
+class WallClock:
+    """Real time: the clock of every hardware profile."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def call_every(self, period: float, callback: Callable[[float], None]) -> Timer:
+        return _ThreadTimer(self, period, callback)
+
+
+class _ThreadTimer:
+    def __init__(self, clock: Clock, period: float, callback: Callable[[float], None]):
+        if period <= 0:
+            raise ValueError(f"timer period must be positive, got {period}")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(clock, period, callback), daemon=True,
+                                        name="labctl-timer")
+        self._thread.start()
+
+    def _run(self, clock, period, callback):
+        deadline = clock.now() + period
+        while not self._stop.wait(max(0.0, deadline - clock.now())):
+            callback(clock.now())
+            deadline += period
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+
+class LabClock(Device):
+    """The lab clock as an ophyd device.
+
+    Reading it gives lab time (``time``) and time since the device was made (``elapsed``), so every event
+    can carry experiment time as a data column. Setting it to a number of seconds waits that long in lab
+    time: ``yield from bps.mv(clock, 600)`` (see :func:`labctl.plans.stubs.time.wait`).
+    """
+
+    time = Cpt(DriverSignal, getter="_now", units="s", kind="hinted")
+    elapsed = Cpt(DriverSignal, getter="_elapsed", units="s", kind="normal")
+
+    def __init__(self, clock: Clock | None = None, *, name: str = "clock", **kwargs):
+        self.clock: Clock = clock or WallClock()
+        self._t0 = self.clock.now()
+        self._waits: list[threading.Event] = []
+        super().__init__(name=name, **kwargs)
+
+    def _now(self) -> float:
+        return self.clock.now()
+
+    def _elapsed(self) -> float:
+        return self.clock.now() - self._t0
+
+    def set(self, seconds: float) -> Status:
+        seconds = float(seconds)
+        if not seconds >= 0:
+            raise ValueError(f"{self.name}: cannot wait {seconds} s")
+        status = Status(obj=self)
+        cancelled = threading.Event()
+        self._waits.append(cancelled)
+
+        def wait():
+            try:
+                end = self.clock.now() + seconds
+                # Sleep in slices so that stop() is honoured within a slice on the wall clock.
+                while not cancelled.is_set():
+                    left = end - self.clock.now()
+                    if left <= 0:
+                        break
+                    self.clock.sleep(min(left, 1.0) if isinstance(self.clock, WallClock) else left)
+                status.set_finished()
+            except Exception as exc:  # surface clock failures to the plan
+                status.set_exception(exc)
+            finally:
+                self._waits.remove(cancelled)
+
+        threading.Thread(target=wait, daemon=True, name=f"{self.name}-wait").start()
+        return status
+
+    def stop(self, *, success: bool = False) -> None:
+        for event in list(self._waits):
+            event.set()

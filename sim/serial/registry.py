@@ -1,0 +1,34 @@
+"""Simulators reachable by name through ``sim://NAME``."""
+
+from __future__ import annotations
+
+import threading
+
+from .core import ProtocolCore
+
+_cores: dict[str, ProtocolCore] = {}
+_guard = threading.Lock()
+
+
+def register(name: str, core: ProtocolCore) -> None:
+    with _guard:
+        _cores[name] = core
+
+
+def unregister(name: str) -> None:
+    with _guard:
+        _cores.pop(name, None)
+
+
+def get(name: str) -> ProtocolCore:
+    with _guard:
+        try:
+            return _cores[name]
+        except KeyError:
+            known = ", ".join(sorted(_cores)) or "none"
+            raise KeyError(f"no simulated instrument named {name!r} (running: {known})") from None
+
+
+def names() -> list[str]:
+    with _guard:
+        return sorted(_cores)
