@@ -7,7 +7,9 @@ plan and a monitor, say) cannot interleave their commands on the wire.
 
 from __future__ import annotations
 
+import select
 import threading
+import time
 import weakref
 
 import serial
@@ -36,6 +38,7 @@ class Port:
         self.name = name or url
         self.timeout = timeout
         self.lock = port_lock(url)
+        self._buf = bytearray()
         try:
             self._serial = serial.serial_for_url(url, timeout=timeout, **settings)
         except (serial.SerialException, OSError, ValueError) as exc:
@@ -59,25 +62,61 @@ class Port:
 
     def read_until(self, terminator: bytes, *, max_size: int = 65536) -> bytes:
         """Bytes up to and including *terminator*; raise :class:`InstrumentTimeout` if it never comes."""
-        data = self._read(lambda s: s.read_until(terminator, max_size))
-        if not data.endswith(terminator):
-            raise InstrumentTimeout(self.name, f"no reply ending {terminator!r} within {self.timeout} s",
-                                    data or None)
-        return data
+        deadline = time.monotonic() + self.timeout
+        searched = 0
+        while True:
+            at = self._buf.find(terminator, max(0, searched - len(terminator) + 1))
+            if at >= 0:
+                return self._take(at + len(terminator))
+            searched = len(self._buf)
+            if searched >= max_size or not self._fill(deadline):
+                partial = self._take(len(self._buf))
+                raise InstrumentTimeout(self.name, f"no reply ending {terminator!r} within {self.timeout} s",
+                                        partial or None)
 
     def read_exact(self, size: int) -> bytes:
-        data = self._read(lambda s: s.read(size))
-        if len(data) != size:
-            raise InstrumentTimeout(self.name, f"expected {size} bytes within {self.timeout} s, got {len(data)}",
-                                    data or None)
-        return data
+        deadline = time.monotonic() + self.timeout
+        while len(self._buf) < size:
+            if not self._fill(deadline):
+                got = self._take(len(self._buf))
+                raise InstrumentTimeout(self.name, f"expected {size} bytes within {self.timeout} s, "
+                                        f"got {len(got)}", got or None)
+        return self._take(size)
 
     def read_available(self) -> bytes:
         """Whatever is waiting, without blocking (used to discard stale bytes before a command)."""
-        return self._read(lambda s: s.read(s.in_waiting) if s.in_waiting else b"")
+        self._fill(None)
+        return self._take(len(self._buf))
 
-    def _read(self, op) -> bytes:
+    def _take(self, n: int) -> bytes:
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def _fill(self, deadline: float | None) -> bool:
+        """Append what arrives before *deadline* (None: only what is already there); False if nothing came.
+
+        Reads whole chunks rather than pyserial's byte-at-a-time ``read_until``: on a TCP serial server that
+        is one system call per reply instead of one per byte.
+        """
         try:
-            return op(self._serial)
+            sock = getattr(self._serial, "_socket", None)
+            if sock is not None:
+                wait = 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
+                ready, _, _ = select.select([sock], [], [], wait)
+                if not ready:
+                    return False
+                data = sock.recv(4096)
+                if not data:
+                    raise ConnectionLost(self.name, f"{self.url} closed the connection")
+            else:
+                waiting = self._serial.in_waiting
+                if deadline is None and not waiting:
+                    return False
+                data = self._serial.read(waiting or 1)
+                if not data and deadline is not None and time.monotonic() < deadline and waiting:
+                    return False
         except (serial.SerialException, OSError) as exc:
             raise ConnectionLost(self.name, f"read failed on {self.url}: {exc}") from exc
+        self._buf.extend(data)
+        return bool(data)

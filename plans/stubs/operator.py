@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
 
 from labctl.devices.operator import Checkpoint
 
@@ -15,3 +16,17 @@ def checkpoint(operator, action: str, prompt: str, *, stream: str = "checkpoints
     yield from bps.checkpoint()
     yield from bps.mv(operator, Checkpoint(action, prompt, dict(params)))
     yield from bps.trigger_and_read([operator], name=stream)
+
+
+def with_checkpoint(plan, operator, action: str, prompt: str, *, stream: str = "checkpoints", **params):
+    """Run *plan* with an operator checkpoint inserted right after it opens its run (e.g. "assemble a fresh
+    cell" at the start of a cycling run), so the confirmation is recorded in that run."""
+    inserted = {"done": False}
+
+    def after_open(msg):
+        if msg.command == "open_run" and not inserted["done"]:
+            inserted["done"] = True
+            return None, checkpoint(operator, action, prompt, stream=stream, **params)
+        return None, None
+
+    return (yield from bpp.plan_mutator(plan, after_open))

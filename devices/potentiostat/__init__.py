@@ -1,0 +1,1 @@
+"""Potentiostats: vendor-neutral techniques, the backend contract, and the ophyd flyer device."""

@@ -1,0 +1,5 @@
+"""BioLogic potentiostats (VMP3 family) through the EC-Lab Development Package."""
+
+from .backend import BioLogicBackend, BioLogicError
+
+__all__ = ["BioLogicBackend", "BioLogicError"]

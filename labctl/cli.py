@@ -1,0 +1,308 @@
+"""The ``labctl`` command: run plans, browse and export stored runs, check profiles, serve simulators.
+
+Every error a user can cause (a bad profile, a bad plan parameter, an instrument refusing) ends in one
+line on stderr and a non-zero exit code, never a traceback: 2 for bad input, 1 for a failed run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Electrochemistry experiments as Bluesky plans, on real or simulated instruments.")
+sim_app = typer.Typer(no_args_is_help=True, help="The simulated lab.")
+catalog_app = typer.Typer(no_args_is_help=True, help="The catalog of stored runs.")
+profile_app = typer.Typer(no_args_is_help=True, help="Lab profiles.")
+app.add_typer(sim_app, name="sim")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(profile_app, name="profile")
+
+ProfileOpt = Annotated[Optional[Path], typer.Option("--profile", help="lab profile (TOML); default: the "
+                                                    "built-in simulated lab, or $LABCTL_PROFILE")]
+DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="where runs are stored "
+                                                    "(default: profile lab.data_dir, $LABCTL_DATA)")]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _profile(path: Path | None):
+    from .profile import ProfileError, load_profile
+
+    if path is None and os.environ.get("LABCTL_PROFILE"):
+        path = Path(os.environ["LABCTL_PROFILE"])
+    try:
+        return load_profile(path)
+    except ProfileError as exc:
+        raise fail(str(exc)) from None
+
+
+def _storage(profile_path: Path | None, data_dir: Path | None):
+    from labctl import storage
+
+    if data_dir is None:
+        data_dir = storage.data_dir(_profile(profile_path).lab.get("data_dir"))
+    return storage.Storage(Path(data_dir).expanduser())
+
+
+# -- running plans --------------------------------------------------------------------------------------------
+
+@app.command()
+def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)")],
+        param: Annotated[list[str], typer.Option("--param", "-p", help="plan parameter NAME=VALUE")] = [],
+        profile: ProfileOpt = None,
+        md: Annotated[list[str], typer.Option("--md", help="run metadata NAME=VALUE (operator, sample, "
+                                                          "cell_id, electrolyte, notes...)")] = [],
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or live table")] = False,
+        data_dir: DataDirOpt = None) -> None:
+    """Run PLAN on the lab; parameters are checked before anything is connected."""
+    from labctl.plans.params import ParameterError, check_call
+
+    from .params_cli import fill_device_defaults, parse_assignments, resolve_devices
+    from .plan_registry import discover_plans
+
+    plans = discover_plans()
+    func = plans.get(plan)
+    if func is None:
+        raise fail(f"unknown plan {plan!r}; known: {', '.join(sorted(plans))}")
+    prof = _profile(profile)
+    kinds = {}
+    for spec in prof.instruments.values():
+        kinds.setdefault(spec.kind, []).append(spec.name)
+    kinds.setdefault("clock", ["clock"])  # the session adds a clock to a profile without one
+    try:
+        kwargs = fill_device_defaults(func, parse_assignments(param), kinds)
+        check_call(func, (), kwargs)
+        metadata = {k: (v if isinstance(v, (str, int, float, bool)) else str(v))
+                    for k, v in parse_assignments(md, what="--md").items()}
+    except ParameterError as exc:
+        text = str(exc)
+        raise fail(text if text.startswith(f"{func.__name__}:") else f"{plan}: {text}") from None
+
+    session = _open_session(prof, data_dir, metadata, quiet)
+    code = 0
+    try:
+        args = {k: resolve_devices(v, session.devices) for k, v in kwargs.items()}
+        uids = session.run(func(**args))
+        for uid in uids:
+            typer.echo(f"run {uid}")
+        typer.echo(f"data in {session.storage.data_dir if hasattr(session.storage, 'data_dir') else data_dir}")
+    except KeyboardInterrupt:
+        typer.echo("interrupted; instruments left safe", err=True)
+        code = 130
+    except Exception as exc:
+        from bluesky.utils import RunEngineInterrupted
+
+        if isinstance(exc, RunEngineInterrupted):
+            typer.echo("interrupted; instruments left safe", err=True)
+            code = 130
+        else:
+            typer.echo(f"error: {plan} failed: {exc}", err=True)
+            code = 1
+    finally:
+        _close(session)
+    if code:
+        raise typer.Exit(code)
+
+
+def _open_session(prof, data_dir, metadata, quiet):
+    from .drivers import FactoryMissing
+    from .session import Session, SessionError
+
+    try:
+        return Session.from_profile(prof, data_dir=data_dir, metadata=metadata, quiet=quiet)
+    except (FactoryMissing, SessionError) as exc:
+        raise fail(str(exc), 1) from None
+
+
+def _close(session) -> None:
+    from .session import SessionError
+
+    try:
+        session.close()
+    except SessionError as exc:
+        typer.echo(f"error while shutting down: {exc}", err=True)
+
+
+@app.command("plans")
+def plans_cmd() -> None:
+    """List the plans with their parameters, units and allowed ranges."""
+    from labctl.plans.params import describe_parameters
+
+    from .plan_registry import discover_plans
+
+    for name, func in discover_plans().items():
+        doc = (func.__doc__ or "").strip().splitlines()
+        typer.echo(f"{name}: {doc[0] if doc else ''}".rstrip())
+        for p in describe_parameters(func):
+            bits = [p["unit"] and f"[{p['unit']}]", p["allowed"] and f"allowed {p['allowed']}",
+                    "required" if p["required"] else f"default {p['default']!r}", p["description"]]
+            typer.echo(f"    {p['name']:<20} " + "  ".join(b for b in bits if b))
+
+
+@app.command()
+def demo(profile: ProfileOpt = None, data_dir: DataDirOpt = None,
+         out: Annotated[Optional[Path], typer.Option("--out", help="also export the data here")] = None,
+         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    """A short experiment on the simulated lab; prints where the data is and the run uid."""
+    from .demo import run_demo
+
+    prof = _profile(profile)
+    session = _open_session(prof, data_dir, {"operator": "demo", "notes": "labctl demo"}, quiet)
+    try:
+        result = run_demo(session, out)
+    except Exception as exc:
+        _close(session)
+        raise fail(f"demo failed: {exc}", 1) from None
+    _close(session)
+    for uid in result["uids"]:
+        typer.echo(f"run {uid}")
+    typer.echo(f"data in {getattr(session.storage, 'data_dir', data_dir)}")
+    for path in result["exported"]:
+        typer.echo(f"exported {path}")
+
+
+@app.command()
+def ipython(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
+    """IPython with the RunEngine ``RE``, the devices, the plans and ``bps`` loaded."""
+    from .ipython import start
+
+    session = _open_session(_profile(profile), data_dir, {}, False)
+    try:
+        start(session)
+    finally:
+        _close(session)
+
+
+# -- stored runs -----------------------------------------------------------------------------------------------
+
+@app.command()
+def runs(search: Annotated[Optional[str], typer.Option("--search", "-s", help="text to look for")] = None,
+         profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
+    """List stored runs, newest first."""
+    from .runs_view import run_lines
+
+    store = _storage(profile, data_dir)
+    try:
+        for line in run_lines(store.runs(search)):
+            typer.echo(line)
+    finally:
+        store.close()
+
+
+@app.command()
+def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="run uid (a unique prefix will do)")],
+         profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Metadata, streams, row counts and a few values of one run."""
+    from .runs_view import describe_run
+
+    store = _storage(profile, data_dir)
+    try:
+        stored = _find_run(store, run_id)
+        typer.echo(describe_run(stored))
+    finally:
+        store.close()
+
+
+@app.command()
+def export(run_id: Annotated[str, typer.Argument(metavar="RUN")],
+           csv: Annotated[bool, typer.Option("--csv", help="CSV files, one per stream")] = False,
+           hdf5: Annotated[bool, typer.Option("--hdf5", help="one HDF5 file")] = False,
+           out: Annotated[Path, typer.Option("--out", help="directory to write to")] = Path("."),
+           profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Export one run as CSV or HDF5."""
+    if csv == hdf5:
+        raise fail("choose exactly one of --csv and --hdf5")
+    store = _storage(profile, data_dir)
+    try:
+        stored = _find_run(store, run_id)
+        uid = _uid_of(stored) or run_id
+        out.mkdir(parents=True, exist_ok=True)
+        written = store.export(uid, out, "csv" if csv else "hdf5")
+        for path in written if isinstance(written, (list, tuple)) else [written]:
+            typer.echo(f"wrote {path}")
+    finally:
+        store.close()
+
+
+def _find_run(store, run_id: str):
+    """A run by uid prefix or scan_id; an all-digit uid prefix that is no scan_id still finds its run."""
+    try:
+        return store.run(run_id)
+    except KeyError as exc:
+        error = exc
+    if run_id.isdigit():
+        uids = [s.uid for s in store.runs(None) if s.uid.startswith(run_id)]
+        if len(uids) == 1:
+            return store.run(uids[0])
+    raise fail(f"no run {run_id!r} in the catalog ({error.args[0] if error.args else error})", 1)
+
+
+def _uid_of(stored) -> str | None:
+    from .runs_view import start_doc
+
+    return start_doc(stored).get("uid")
+
+
+@catalog_app.command("rebuild")
+def catalog_rebuild(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Rebuild the catalog from the stored run files."""
+    store = _storage(profile, data_dir)
+    try:
+        result = store.rebuild_catalog()
+    finally:
+        store.close()
+    typer.echo(f"catalog rebuilt{'' if result is None else f': {result} runs'}")
+
+
+# -- profiles ----------------------------------------------------------------------------------------------------
+
+@profile_app.command("check")
+def profile_check(file: Annotated[Path, typer.Argument(metavar="FILE")]) -> None:
+    """Check a profile without connecting anything."""
+    prof = _profile(file)
+    kinds: dict[str, int] = {}
+    for spec in prof.instruments.values():
+        kinds[spec.kind] = kinds.get(spec.kind, 0) + 1
+    where = "simulated lab" if prof.sim is not None else "hardware"
+    summary = ", ".join(f"{n} {k}" for k, n in kinds.items()) or "no instruments"
+    typer.echo(f"OK {prof.path}: {prof.name!r} ({where}): {summary}")
+
+
+# -- simulators -------------------------------------------------------------------------------------------------
+
+@sim_app.command("serve")
+def sim_serve(name: Annotated[str, typer.Argument(help="instrument name in the profile")],
+              tcp: Annotated[Optional[int], typer.Option("--tcp", help="TCP port (0 = any free port)")] = None,
+              pty: Annotated[bool, typer.Option("--pty", help="serve on a pseudo-terminal (POSIX)")] = False,
+              profile: ProfileOpt = None) -> None:
+    """Serve the simulator of instrument NAME over TCP or a pty until Ctrl-C."""
+    from .simserve import SimServeError, serve
+
+    if pty and tcp is not None:
+        raise fail("choose one of --tcp PORT and --pty")
+    prof = _profile(profile)
+    stop = threading.Event()
+    try:
+        with serve(prof, name, tcp=tcp if not pty else None, pty=pty) as endpoint:
+            typer.echo(f"serving {name} on {endpoint}")
+            sys.stdout.flush()
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                typer.echo("stopped", err=True)
+    except SimServeError as exc:
+        raise fail(str(exc)) from None
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,101 @@
+"""What a person watching a long run sees: a progress bar and a compact table of the key readings.
+
+Both are ordinary document callbacks, so they work for any plan. The table shows the hinted fields of each
+stream (what the devices say matters), at most a handful, with their units; rows are printed through tqdm so
+they do not tear the bar. Progress counts events against ``num_points`` when the plan declares it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from bluesky.callbacks.core import CallbackBase
+from tqdm import tqdm
+
+MAX_COLUMNS = 6
+
+
+def hinted_fields(descriptor: dict) -> list[str]:
+    """Data keys the devices of *descriptor* hint at, in device order; all keys if none are hinted."""
+    fields: list[str] = []
+    for hints in descriptor.get("hints", {}).values():
+        fields.extend(f for f in hints.get("fields", []) if f in descriptor["data_keys"])
+    if not fields:
+        fields = [k for k, v in descriptor["data_keys"].items() if v.get("dtype") in ("number", "integer")]
+    return fields[:MAX_COLUMNS]
+
+
+def _format(value, units: str = "") -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if units == "s" and isinstance(value, (int, float)) and value > 1e8:  # a time stamp: time of day
+        return time.strftime("%H:%M:%S", time.localtime(value))
+    if isinstance(value, (int, float)):
+        return f"{value:.6g}"
+    text = str(value)
+    return text if len(text) <= 12 else text[:11] + "…"
+
+
+class LiveDisplay(CallbackBase):
+    """A progress bar and a live table for every run it sees; ``file`` defaults to stderr."""
+
+    def __init__(self, file=None, *, min_interval: float = 0.2):
+        super().__init__()
+        self.file = file or sys.stderr
+        self.min_interval = min_interval
+        self._bar: tqdm | None = None
+        self._streams: dict[str, tuple[str, list[str]]] = {}
+        self._last_row: dict[str, float] = {}
+
+    def start(self, doc):
+        self._streams.clear()
+        self._last_row.clear()
+        total = doc.get("num_points")
+        self._bar = tqdm(total=total if isinstance(total, int) and total > 0 else None, file=self.file,
+                         desc=str(doc.get("plan_name", "run")), unit="event", leave=True, dynamic_ncols=True)
+
+    def descriptor(self, doc):
+        fields = hinted_fields(doc)
+        units = [doc["data_keys"][f].get("units") or "" for f in fields]
+        self._streams[doc["uid"]] = (doc.get("name", "primary"), list(zip(fields, units)))
+        if fields:
+            header = "  ".join(f"{f:>14}" for f in fields)
+            unit_row = "  ".join(f"{'[' + u + ']' if u else '':>14}" for u in units)
+            self._write(f"{doc.get('name', 'primary')}:\n  {header}\n  {unit_row}")
+
+    def event(self, doc):
+        name, fields = self._streams.get(doc["descriptor"], ("?", []))
+        if self._bar is not None and name == "primary":
+            self._bar.update(1)
+        now = time.monotonic()
+        if fields and now - self._last_row.get(name, -1e9) >= self.min_interval:
+            self._last_row[name] = now
+            self._write("  " + "  ".join(f"{_format(doc['data'].get(f), u):>14}" for f, u in fields))
+
+    def event_page(self, doc):
+        for event in _events(doc):
+            self.event(event)
+
+    def stop(self, doc):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        status = doc.get("exit_status", "?")
+        if status != "success":
+            self._write(f"run ended: {status} {doc.get('reason', '')}".rstrip())
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def _write(self, text: str) -> None:
+        tqdm.write(text, file=self.file)
+
+
+def _events(page: dict):
+    n = len(page.get("seq_num", []))
+    for i in range(n):
+        yield {"descriptor": page["descriptor"], "seq_num": page["seq_num"][i],
+               "data": {k: v[i] for k, v in page["data"].items()}}

@@ -1,0 +1,234 @@
+"""One call from a lab profile to a working lab: RunEngine, connected devices, storage and run metadata.
+
+The CLI, the IPython entry point, the queue-server startup and the tests all start here, so every run is
+stored the same way and every exit leaves the instruments in their safe state.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from bluesky import RunEngine
+from bluesky.utils import RunEngineInterrupted
+
+import labctl
+from labctl.devices.clock import WallClock
+
+from .drivers import BuildContext, FactoryMissing, driver
+from .profile import InstrumentSpec, Profile, load_profile
+
+log = logging.getLogger(__name__)
+
+#: Metadata keys a session records for every run (others are welcome too).
+METADATA_KEYS = ("operator", "sample", "cell_id", "electrolyte", "notes")
+
+
+class SessionError(RuntimeError):
+    """The lab could not be brought up or shut down cleanly; the message names the instrument."""
+
+
+class Session:
+    """A running lab. Build it with :meth:`from_profile`; use it as a context manager."""
+
+    def __init__(self, *, profile: Profile, RE: RunEngine, devices: dict, clock, storage, simlab,
+                 quiet: bool = True):
+        self.profile = profile
+        self.RE = RE
+        self.devices = devices
+        self.clock = clock
+        self.storage = storage
+        self.simlab = simlab
+        self.quiet = quiet
+        self._closed = False
+
+    # -- building -----------------------------------------------------------------------------------------
+    @classmethod
+    def from_profile(cls, profile: Profile | str | Path | None = None, *, data_dir: str | Path | None = None,
+                     metadata: Mapping[str, Any] | None = None, quiet: bool = True) -> "Session":
+        """Bring up the lab described by *profile* (a :class:`Profile`, a path, or None for the default).
+
+        With a ``[sim]`` table the simulated lab starts in-process and every device talks to it; without
+        one the devices open the real ports and time is the wall clock.
+        """
+        if not isinstance(profile, Profile):
+            profile = load_profile(profile)
+        simlab = None
+        devices: dict[str, Any] = {}
+        storage = None
+        try:
+            if profile.sim is not None:
+                from labctl.sim.lab import SimLab
+
+                simlab = SimLab(dict(profile.sim))
+                ctx = BuildContext(clock=simlab.clock, simlab=simlab)
+            else:
+                ctx = BuildContext(clock=WallClock(), simlab=None)
+            order = _build_order(profile)
+            for spec in order:
+                devices[spec.name] = _build(spec, ctx)
+            clock = devices[order[0].name]
+            storage = _open_storage(profile, data_dir)
+            RE = RunEngine(scan_id_source=_scan_id_source(storage))
+            storage.subscribe(RE)
+            RE.md.update(_run_metadata(profile, simlab, metadata or {}))
+        except BaseException:
+            _shutdown(devices, storage, simlab)
+            raise
+        return cls(profile=profile, RE=RE, devices=devices, clock=clock, storage=storage, simlab=simlab,
+                   quiet=quiet)
+
+    # -- using ----------------------------------------------------------------------------------------------
+    def __getattr__(self, name: str):
+        devices = self.__dict__.get("devices") or {}
+        if name in devices:
+            return devices[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute or device {name!r}")
+
+    def __dir__(self) -> Iterable[str]:
+        return [*super().__dir__(), *self.devices]
+
+    def of_kind(self, kind: str) -> list:
+        """The devices of *kind* (``potentiostat``, ``syringe_pump``...), in profile order."""
+        return [self.devices[s.name] for s in self.profile.instruments.values()
+                if s.kind == kind and s.name in self.devices]
+
+    def run(self, plan, *, md: Mapping[str, Any] | None = None, live: bool | None = None) -> tuple[str, ...]:
+        """Run *plan*; return the uids of the runs it opened. Shows progress unless the session is quiet.
+
+        An interrupted plan (Ctrl-C) is aborted, so the plan's cleanup leaves the hardware safe, and
+        :class:`~bluesky.utils.RunEngineInterrupted` propagates.
+        """
+        if self._closed:
+            raise SessionError("this session is closed")
+        show = (not self.quiet) if live is None else live
+        display = token = None
+        if show:
+            from .live import LiveDisplay
+
+            display = LiveDisplay()
+            token = self.RE.subscribe(display)
+        try:
+            return tuple(self.RE(plan, **dict(md or {})))
+        except RunEngineInterrupted:
+            if self.RE.state == "paused":
+                self.RE.abort("interrupted by the operator")
+            raise
+        finally:
+            if token is not None:
+                self.RE.unsubscribe(token)
+                display.close()
+
+    # -- closing --------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Put every instrument in its safe state, drain storage, stop the simulated lab. Idempotent.
+
+        Raises :class:`SessionError` listing what failed, after trying everything.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        problems = _shutdown(self.devices, self.storage, self.simlab)
+        if problems:
+            raise SessionError("; ".join(problems))
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # do not hide the error that ended the block
+            try:
+                self.close()
+            except SessionError as err:
+                log.error("while closing after %s: %s", exc_type.__name__, err)
+
+    def __repr__(self) -> str:
+        where = "simulated" if self.simlab is not None else "hardware"
+        return f"<Session {self.profile.name!r} ({where}): {', '.join(self.devices)}>"
+
+
+def _implicit_clock(profile: Profile) -> InstrumentSpec:
+    name = "clock" if "clock" not in profile.instruments else "lab_clock"
+    return InstrumentSpec(name=name, kind="clock", driver="lab.clock", transport=None,
+                          source=f"{profile.path}: (implicit clock)")
+
+
+def _build_order(profile: Profile) -> list[InstrumentSpec]:
+    """The clock first (a profile without one gets one), then the instruments in profile order."""
+    clocks = profile.of_kind("clock") or [_implicit_clock(profile)]
+    return clocks + [s for s in profile.instruments.values() if s.kind != "clock"]
+
+
+def _build(spec: InstrumentSpec, ctx: BuildContext):
+    try:
+        factory = driver(spec.driver).load_factory()
+    except FactoryMissing as exc:
+        raise FactoryMissing(f"{spec.source}: {exc}") from None
+    try:
+        device = factory(spec, ctx)
+    except Exception as exc:
+        raise SessionError(f"{spec.source}: cannot bring up {spec.driver}: {exc}") from exc
+    if getattr(device, "name", None) != spec.name:
+        raise SessionError(f"{spec.source}: factory returned a device named {device.name!r}, not {spec.name!r}")
+    return device
+
+
+def _open_storage(profile: Profile, data_dir):
+    try:
+        from labctl import storage as storage_mod
+    except ModuleNotFoundError as exc:
+        raise SessionError(f"run storage is not available ({exc})") from None
+    directory = Path(data_dir).expanduser() if data_dir is not None else storage_mod.data_dir(
+        profile.lab.get("data_dir"))
+    return storage_mod.Storage(directory)
+
+
+def _scan_id_source(storage):
+    """Scan ids that go on counting from the newest stored run, so they stay unique in a data directory."""
+
+    def next_scan_id(md: dict) -> int:
+        if "scan_id" not in md:
+            try:
+                newest = storage.runs(None, limit=1)
+                md["scan_id"] = (newest[0].scan_id or 0) if newest else 0
+            except Exception as exc:  # a catalog problem must not stop an experiment
+                log.warning("could not read the last scan id (%s); counting from 1", exc)
+                md["scan_id"] = 0
+        return int(md["scan_id"]) + 1
+
+    return next_scan_id
+
+
+def _run_metadata(profile: Profile, simlab, metadata: Mapping[str, Any]) -> dict:
+    md = {"profile": profile.name, "profile_path": str(profile.path), "simulated": simlab is not None,
+          "labctl_version": labctl.__version__,
+          "instruments": {s.name: s.driver for s in profile.instruments.values()}}
+    if profile.sim is not None and "seed" in profile.sim:
+        md["sim_seed"] = profile.sim["seed"]
+    md.update({k: v for k, v in metadata.items() if v is not None})
+    return md
+
+
+def _shutdown(devices: dict, storage, simlab) -> list[str]:
+    """Safe state for every device (last built first), then storage, then the simulated lab."""
+    problems = []
+    for name, device in reversed(list(devices.items())):
+        for method in ("safe", "close"):
+            func = getattr(device, method, None)
+            if callable(func):
+                try:
+                    func()
+                except Exception as exc:
+                    problems.append(f"{name}.{method}(): {exc}")
+                    log.error("%s.%s() failed: %s", name, method, exc)
+    for what, obj in (("storage", storage), ("simulated lab", simlab)):
+        if obj is not None:
+            try:
+                obj.close()
+            except Exception as exc:
+                problems.append(f"{what}: {exc}")
+                log.error("closing %s failed: %s", what, exc)
+    return problems

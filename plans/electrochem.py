@@ -1,0 +1,246 @@
+"""Electrochemistry plans: open circuit, galvanostatic plating/stripping cycles, rate tests, CV and EIS.
+
+Each plan takes a potentiostat device and the lab clock, accepts quantities with units (checked against the
+declared ranges and the instrument's profile limits before anything is switched on), records every row the
+instrument takes into named streams, and leaves the cell at open circuit on any exit while keeping the data
+recorded so far. The cycling plans compute each cycle's coulombic efficiency from the data as it arrives and
+emit it into a ``cycles`` stream whose CE field is hinted for live tables.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Sequence
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+from bluesky.protocols import Flyable, Movable
+
+from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS, Galvanostatic
+from labctl.devices.units import quantity
+
+from .params import ParameterError, QuantityLike, Unit, check_call
+from .stubs.electrochem import CycleLog, run_technique, validate_all
+
+__all__ = ["ocv", "galvanostatic_cycles", "rate_test", "cv", "eis"]
+
+_POSITIVE = {"min": 0.0, "min_inclusive": False}
+
+
+def _md(plan_name: str, pstat, clock, values: dict, units: dict, md: dict | None, techniques=()) -> dict:
+    args = {k: (f"{v:g} {units[k].unit}" if k in units and isinstance(v, float) else v)
+            for k, v in values.items() if k not in ("pstat", "clock", "md")}
+    out = {"plan_name": plan_name, "plan_args": args, "detectors": [pstat.name],
+           "potentiostat": {"name": pstat.name, **getattr(pstat, "info", {})},
+           "techniques": [t.describe() for t in techniques]}
+    out.update(md or {})
+    return out
+
+
+def _area(pstat) -> float:
+    area = float(pstat.electrode_area.get())
+    if not area > 0:
+        raise ParameterError(f"{pstat.name}: electrode_area must be positive, got {area:g} cm^2")
+    return area
+
+
+def _safe_run(pstat, body, md: dict):
+    """Open a run around *body*; whatever happens the cell ends at open circuit. Returns what *body* returns."""
+    out = {}
+
+    def capture():
+        out["result"] = yield from body
+
+    yield from bpp.finalize_wrapper(bpp.run_wrapper(capture(), md=md), bps.stop(pstat))
+    return out.get("result")
+
+
+def ocv(pstat: Flyable, clock: Movable,
+        duration: Annotated[QuantityLike, Unit("s", **_POSITIVE)] = "10 min",
+        record_dt: Annotated[QuantityLike, Unit("s", **_POSITIVE)] = "1 s",
+        md: dict | None = None):
+    """Rest at open circuit and record Ewe (stream ``ocv``)."""
+    v = check_call(ocv, (pstat, clock, duration, record_dt, md))
+    technique = OCV(v["duration"], v["record_dt"])
+    validate_all(pstat, [technique])
+
+    def body():
+        return (yield from run_technique(pstat, clock, technique, "ocv"))
+
+    return (yield from _safe_run(pstat, body(), _md("ocv", pstat, clock, v, _units(ocv), md, [technique])))
+
+
+def _units(func):
+    from .params import declared_units
+
+    return declared_units(func)
+
+
+def _cycle_techniques(current_density: float, area: float, plate_capacity: float | None, plate_time: float | None,
+                      strip_cutoff: float, record_dt: float, rest: float, strip_time_limit: float | None):
+    """Plate (negative current for a capacity or a time), rest, strip (positive current to the cutoff)."""
+    current = current_density * area * 1e-3   # mA/cm^2 x cm^2 -> A
+    if plate_capacity is not None:
+        plate = Galvanostatic(-current, charge=plate_capacity * area * 3.6, record_dt=record_dt)
+    else:
+        plate = Galvanostatic(-current, duration=plate_time, record_dt=record_dt)
+    strip = Galvanostatic(current, e_max=strip_cutoff, duration=strip_time_limit, record_dt=record_dt)
+    rest_t = OCV(rest, record_dt=min(record_dt, rest)) if rest > 0 else None
+    return plate, rest_t, strip
+
+
+def _cycles(pstat, clock, log: CycleLog, density: float, techniques, cycles: int, first_cycle: int,
+            area: float, declared: set, poll):
+    plate, rest_t, strip = techniques
+    results = []
+    for n in range(first_cycle, first_cycle + cycles):
+        p = yield from run_technique(pstat, clock, plate, "plate", declared=declared, poll=poll)
+        if rest_t is not None:
+            yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll)
+        s = yield from run_technique(pstat, clock, strip, "strip", declared=declared, poll=poll)
+        if rest_t is not None:
+            yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll)
+        plated = abs(p["last"].get("Q", 0.0))
+        stripped = max(s["last"].get("Q", 0.0), 0.0)
+        ce = log.record(cycle=n, current_density=density, plated_C=plated, stripped_C=stripped, area_cm2=area)
+        yield from bps.trigger_and_read([log, clock], name="cycles")
+        results.append({"cycle": n, "plated_C": plated, "stripped_C": stripped, "ce_percent": ce,
+                        "strip_ended_by": s["ended_by"], "strip_last_Ewe": s["last"].get("Ewe")})
+    return results
+
+
+def galvanostatic_cycles(
+        pstat: Flyable, clock: Movable,
+        current_density: Annotated[QuantityLike, Unit("mA/cm^2", **_POSITIVE)] = "0.5 mA/cm^2",
+        plate_capacity: Annotated[QuantityLike | None, Unit("mAh/cm^2", **_POSITIVE)] = "0.5 mAh/cm^2",
+        strip_cutoff: Annotated[QuantityLike, Unit("V")] = "1 V",
+        cycles: int = 10,
+        rest: Annotated[QuantityLike, Unit("s", min=0.0)] = "0 s",
+        record_dt: Annotated[QuantityLike, Unit("s", **_POSITIVE)] = "1 s",
+        plate_time: Annotated[QuantityLike | None, Unit("s", **_POSITIVE)] = None,
+        strip_time_limit: Annotated[QuantityLike | None, Unit("s", **_POSITIVE)] = None,
+        poll: Annotated[QuantityLike | None, Unit("s", **_POSITIVE)] = None,
+        md: dict | None = None):
+    """Plate at ``current_density`` for ``plate_capacity`` (or ``plate_time``), rest, strip to ``strip_cutoff``.
+
+    Streams ``plate``, ``strip`` (and ``rest``) hold every row; ``cycles`` holds each cycle's plated and
+    stripped charge and its coulombic efficiency. Returns the per-cycle results.
+    """
+    v = check_call(galvanostatic_cycles, (pstat, clock), dict(
+        current_density=current_density, plate_capacity=None if plate_time is not None else plate_capacity,
+        strip_cutoff=strip_cutoff, cycles=cycles, rest=rest, record_dt=record_dt, plate_time=plate_time,
+        strip_time_limit=strip_time_limit, poll=poll, md=md))
+    if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
+        raise ParameterError(f"cycles={cycles!r} must be a positive integer")
+    area = _area(pstat)
+    techniques = _cycle_techniques(v["current_density"], area, v["plate_capacity"], v["plate_time"],
+                                   v["strip_cutoff"], v["record_dt"], v["rest"], v["strip_time_limit"])
+    validate_all(pstat, [t for t in techniques if t is not None])
+    log = CycleLog(name="cycles")
+    metadata = _md("galvanostatic_cycles", pstat, clock, v, _units(galvanostatic_cycles), md,
+                   [t for t in techniques if t is not None])
+    metadata.update(electrode_area_cm2=area, hints={"dimensions": [(["cycles_cycle"], "cycles")]})
+
+    def body():
+        return (yield from _cycles(pstat, clock, log, v["current_density"], techniques, cycles, 1, area, set(),
+                                   v["poll"]))
+
+    return (yield from _safe_run(pstat, body(), metadata))
+
+
+def rate_test(
+        pstat: Flyable, clock: Movable,
+        current_densities: Annotated[Sequence[QuantityLike], Unit("mA/cm^2", **_POSITIVE)] = (
+            "0.5 mA/cm^2", "1 mA/cm^2", "2 mA/cm^2", "5 mA/cm^2", "0.5 mA/cm^2"),
+        plate_capacity: Annotated[QuantityLike, Unit("mAh/cm^2", **_POSITIVE)] = "0.5 mAh/cm^2",
+        strip_cutoff: Annotated[QuantityLike, Unit("V")] = "1 V",
+        cycles_per_rate: int = 5,
+        rest: Annotated[QuantityLike, Unit("s", min=0.0)] = "0 s",
+        record_dt: Annotated[QuantityLike, Unit("s", **_POSITIVE)] = "1 s",
+        md: dict | None = None):
+    """Galvanostatic cycles at several current densities in turn (``cycles`` stream per cycle, with j)."""
+    v = check_call(rate_test, (pstat, clock, current_densities, plate_capacity, strip_cutoff, cycles_per_rate,
+                               rest, record_dt, md))
+    if isinstance(cycles_per_rate, bool) or not isinstance(cycles_per_rate, int) or cycles_per_rate < 1:
+        raise ParameterError(f"cycles_per_rate={cycles_per_rate!r} must be a positive integer")
+    if not v["current_densities"]:
+        raise ParameterError("current_densities is empty")
+    area = _area(pstat)
+    blocks = [(j, _cycle_techniques(j, area, v["plate_capacity"], None, v["strip_cutoff"], v["record_dt"],
+                                    v["rest"], None)) for j in v["current_densities"]]
+    every = [t for _, ts in blocks for t in ts if t is not None]
+    validate_all(pstat, every)
+    log = CycleLog(name="cycles")
+    metadata = _md("rate_test", pstat, clock, v, _units(rate_test), md, every)
+    metadata["plan_args"]["current_densities"] = [f"{j:g} mA/cm^2" for j in v["current_densities"]]
+    metadata.update(electrode_area_cm2=area, hints={"dimensions": [(["cycles_cycle"], "cycles")]})
+
+    def body():
+        declared: set = set()
+        results = []
+        for k, (j, techniques) in enumerate(blocks):
+            results += yield from _cycles(pstat, clock, log, j, techniques, cycles_per_rate,
+                                          1 + k * cycles_per_rate, area, declared, None)
+        return results
+
+    return (yield from _safe_run(pstat, body(), metadata))
+
+
+def cv(pstat: Flyable, clock: Movable,
+       e_start: Annotated[QuantityLike, Unit("V")],
+       vertex1: Annotated[QuantityLike, Unit("V")],
+       vertex2: Annotated[QuantityLike, Unit("V")],
+       e_end: Annotated[QuantityLike | None, Unit("V")] = None,
+       scan_rate: Annotated[QuantityLike, Unit("mV/s", **_POSITIVE)] = "20 mV/s",
+       cycles: int = 1,
+       step: Annotated[QuantityLike, Unit("mV", **_POSITIVE)] = "1 mV",
+       md: dict | None = None):
+    """Cyclic voltammetry (stream ``cv``): one point per ``step`` of potential."""
+    v = check_call(cv, (pstat, clock, e_start, vertex1, vertex2, e_end, scan_rate, cycles, step, md))
+    try:
+        technique = CV(v["e_start"], v["vertex1"], v["vertex2"], v["e_start"] if v["e_end"] is None else v["e_end"],
+                       quantity(v["scan_rate"], "mV/s"), cycles=cycles, step=quantity(v["step"], "mV"))
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+    validate_all(pstat, [technique])
+    metadata = _md("cv", pstat, clock, v, _units(cv), md, [technique])
+    metadata["expected_points"] = technique.expected_points()
+
+    def body():
+        return (yield from run_technique(pstat, clock, technique, "cv"))
+
+    return (yield from _safe_run(pstat, body(), metadata))
+
+
+def eis(pstat: Flyable, clock: Movable,
+        f_start: Annotated[QuantityLike, Unit("Hz", **_POSITIVE)] = "1 MHz",
+        f_stop: Annotated[QuantityLike, Unit("Hz", **_POSITIVE)] = "0.1 Hz",
+        points_per_decade: int = 10,
+        amplitude: QuantityLike = "10 mV",
+        dc: QuantityLike | None = None,
+        vs_ocv: bool = True,
+        md: dict | None = None):
+    """Impedance spectrum (stream ``eis``: freq, Zre, Zim, |Z|, phase, Ewe, I).
+
+    An ``amplitude`` in volts runs PEIS (``dc`` in V, vs OCV by default); in amperes, GEIS (``dc`` in A).
+    """
+    v = check_call(eis, (pstat, clock, f_start, f_stop, points_per_decade, amplitude, dc, vs_ocv, md))
+    try:
+        galvanostatic = quantity(amplitude, "A", name="amplitude") is not None
+    except ValueError:
+        galvanostatic = False
+    try:
+        if galvanostatic:
+            technique = GEIS(v["f_start"], v["f_stop"], points_per_decade, amplitude, 0.0 if dc is None else dc)
+        else:
+            technique = PEIS(v["f_start"], v["f_stop"], points_per_decade, amplitude, 0.0 if dc is None else dc,
+                             vs_ocv=vs_ocv)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+    validate_all(pstat, [technique])
+    metadata = _md("eis", pstat, clock, v, _units(eis), md, [technique])
+    metadata["frequencies"] = len(technique.frequencies())
+
+    def body():
+        return (yield from run_technique(pstat, clock, technique, "eis"))
+
+    return (yield from _safe_run(pstat, body(), metadata))

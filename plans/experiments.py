@@ -1,0 +1,424 @@
+"""The founding paper's experiments as plans: online-MS titration, DEMS, operando liquid cell, in-situ AFM,
+and the coin-cell campaign that strings them together.
+
+Each plan takes its devices as arguments, checks every parameter before anything moves, records one run
+with a stream per phase, and leaves the hardware safe on any exit. Operator steps (disassemble a cell,
+connect a vial, swap a syringe) are explicit checkpoints: recorded with who confirmed them and when, and
+repeated on resume if the run was paused there.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Sequence
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+from bluesky.protocols import Flyable, Movable, Readable
+
+from labctl.devices.potentiostat.techniques import CV, Galvanostatic
+
+from .electrochem import eis, galvanostatic_cycles
+from .params import ParameterError, QuantityLike, Unit, check_call
+from .stubs.electrochem import CycleLog, cycle_block, cycle_techniques, run_technique, validate_all
+from .stubs.fluidics import flow_segment, set_flow
+from .stubs.gas import BaselineTimeout, filament_on, record, sample, settle
+from .stubs.operator import checkpoint, with_checkpoint
+from .stubs.time import wait
+
+__all__ = ["online_ms_titration", "dems", "liquid_cell_operando", "afm_plating", "coin_cell_campaign"]
+
+_POSITIVE = {"min": 0.0, "min_inclusive": False}
+Seconds = Annotated[QuantityLike, Unit("s", **_POSITIVE)]
+Flow = Annotated[QuantityLike, Unit("mL/min", **_POSITIVE, description="carrier gas flow")]
+Temperature = Annotated[QuantityLike, Unit("K", **_POSITIVE)]
+Pressure = Annotated[QuantityLike, Unit("Pa", **_POSITIVE)]
+
+#: fractions of the watched gases that count as "none" at the MS (the paper's "no D2, O2, CO2")
+BASELINE_THRESHOLDS = {"D2": 2e-5, "O2": 2e-5, "CO2": 2e-5}
+TITRATION_GASES = ("D2", "HD", "CO2")
+
+
+def _gas_conditions(v: dict) -> dict:
+    """What the analysis needs to turn fractions into moles, recorded with the run."""
+    return {"gas_temperature_K": v["temperature"], "gas_pressure_Pa": v["pressure"],
+            "carrier_flow_mL_min": v["carrier_flow"]}
+
+
+def _names(*devices) -> list[str]:
+    return [d.name for d in devices if d is not None]
+
+
+def _thresholds(ms, given: dict | None, gases) -> dict[str, float]:
+    out = {}
+    for gas, value in (given or {g: BASELINE_THRESHOLDS.get(g, 2e-5) for g in gases}).items():
+        if not 0 < float(value) <= 1:
+            raise ParameterError(f"threshold for {gas}={value!r} must be a fraction in (0, 1]")
+        if f"{ms.name}_fraction_{gas}" not in ms.describe():
+            raise ParameterError(f"{ms.name} does not watch {gas!r}")
+        out[gas] = float(value)
+    return out
+
+
+def online_ms_titration(
+        ms: Readable, mfc: Movable, clock: Movable, operator: Movable,
+        valve: Movable | None = None, d2o_pump: Movable | None = None,
+        cell: str = "coin", electrolyte: str | None = None, blank: bool = False,
+        carrier_flow: Flow = "1 mL/min",
+        d2o_volume: Annotated[QuantityLike, Unit("uL", **_POSITIVE)] = "50 uL",
+        injection_rate: Annotated[QuantityLike, Unit("uL/h", **_POSITIVE)] = "3000 uL/h",
+        hold: Seconds = "5 min", baseline_timeout: Seconds = "2 h",
+        min_record: Seconds = "20 min", return_hold: Seconds = "10 min", record_timeout: Seconds = "6 h",
+        period: Seconds = "2 s",
+        temperature: Temperature = "298.15 K", pressure: Pressure = "1 bar",
+        thresholds: dict | None = None, md: dict | None = None):
+    """Titrate a cycled (or, with ``blank=True``, an uncycled) electrode with D2O and record D2, HD and CO2.
+
+    Streams: ``checkpoints`` (operator steps), ``baseline`` (until no D2/O2/CO2 and ~100 % Ar for ``hold``),
+    ``titration`` (from the injection until D2, HD and CO2 are back under their thresholds for
+    ``return_hold``). The D2O goes in through ``d2o_pump`` if given, else by an operator checkpoint.
+    """
+    v = check_call(online_ms_titration, (ms, mfc, clock, operator), dict(
+        valve=valve, d2o_pump=d2o_pump, cell=cell, electrolyte=electrolyte, blank=blank,
+        carrier_flow=carrier_flow, d2o_volume=d2o_volume, injection_rate=injection_rate, hold=hold,
+        baseline_timeout=baseline_timeout, min_record=min_record, return_hold=return_hold,
+        record_timeout=record_timeout, period=period, temperature=temperature, pressure=pressure,
+        thresholds=thresholds, md=md))
+    if v["hold"] > v["baseline_timeout"]:
+        raise ParameterError("hold is longer than baseline_timeout: the baseline could never pass")
+    base_limits = _thresholds(ms, thresholds, ("D2", "O2", "CO2"))
+    return_limits = _thresholds(ms, None, TITRATION_GASES)
+    check = getattr(mfc, "check_setpoint", None)
+    if check is not None:
+        check(v["carrier_flow"])
+    if d2o_pump is not None:
+        d2o_pump.check_rate(v["injection_rate"])
+    extra = [mfc]
+    metadata = {
+        "plan_name": "online_ms_titration",
+        "plan_args": {"cell": cell, "blank": blank, "d2o_volume": f"{v['d2o_volume']:g} uL",
+                      "carrier_flow": f"{v['carrier_flow']:g} mL/min"},
+        "detectors": _names(ms, mfc, clock, valve, d2o_pump),
+        "cell": cell, "blank": bool(blank), "titration_gases": list(TITRATION_GASES),
+        **({"electrolyte": electrolyte} if electrolyte else {}),
+        **_gas_conditions(v),
+        **(md or {}),
+    }
+
+    def body():
+        if blank:
+            yield from checkpoint(operator, "assemble_cell", f"Assemble an uncycled Na||Cu coin cell "
+                                  f"({electrolyte or 'same electrolyte'}) as the blank", name=cell, kind="coin",
+                                  electrolyte=electrolyte)
+        yield from checkpoint(operator, "transfer_to_titration",
+                              f"Disassemble cell {cell!r} in the glovebox; put the Cu foil and the Cu-side "
+                              "separators in the titration vial with a stirrer; connect the vial to the MS line",
+                              cell=cell)
+        if valve is not None:
+            yield from bps.mv(valve, "sweep")
+        yield from bps.mv(mfc, v["carrier_flow"])
+        yield from filament_on(ms)
+        yield from settle(ms, clock, thresholds=base_limits, carrier="Ar", hold=v["hold"],
+                          timeout=v["baseline_timeout"], period=v["period"], extra=extra, stream="baseline")
+        if d2o_pump is not None:
+            seconds = v["d2o_volume"] / v["injection_rate"] * 3600.0
+            yield from flow_segment(d2o_pump, clock, v["injection_rate"], seconds, read_every=seconds,
+                                    stream="injection", direction="infuse")
+            yield from set_flow(d2o_pump, 0)
+        else:
+            yield from checkpoint(operator, "inject_d2o", f"Inject {v['d2o_volume']:g} uL of degassed D2O "
+                                  "into the vial", volume_uL=v["d2o_volume"])
+        yield from record(ms, clock, duration=v["min_record"], period=v["period"], extra=extra,
+                          stream="titration")
+        try:
+            yield from settle(ms, clock, thresholds=return_limits, carrier=None, hold=v["return_hold"],
+                              timeout=v["record_timeout"], period=v["period"], extra=extra, stream="titration")
+        except BaselineTimeout:
+            pass  # the gases have not come back down: what was recorded stands, the run ends here
+
+    def cleanup():
+        if d2o_pump is not None:
+            yield from bps.stop(d2o_pump)
+        if valve is not None:
+            yield from bps.mv(valve, "sealed")
+
+    return (yield from bpp.finalize_wrapper(bpp.run_wrapper(body(), md=metadata), cleanup()))
+
+
+def dems(pstat: Flyable, valve: Movable, ms: Readable, mfc: Movable, clock: Movable,
+         operator: Movable | None = None,
+         cycle_targets: Sequence[int] = (1, 5, 10),
+         current_density: Annotated[QuantityLike, Unit("mA/cm^2", **_POSITIVE)] = "0.5 mA/cm^2",
+         plate_time: Seconds = "10 min",
+         strip_cutoff: Annotated[QuantityLike, Unit("V")] = "1 V",
+         strip_time_limit: Seconds = "2 h",
+         record_dt: Seconds = "5 s", poll: Seconds = "5 min",
+         carrier_flow: Flow = "1 mL/min",
+         sweep_min: Seconds = "15 min", sweep_hold: Seconds = "5 min", sweep_timeout: Seconds = "3 h",
+         co2_threshold: Annotated[QuantityLike, Unit("dimensionless", **_POSITIVE)] = 2e-5,
+         period: Seconds = "5 s",
+         electrolyte: str | None = None, cell: str = "dems",
+         temperature: Temperature = "298.15 K", pressure: Pressure = "1 bar",
+         md: dict | None = None):
+    """Cycle a sealed cell to each cumulative cycle target, then sweep its headspace to the MS.
+
+    For each target: valve ``sealed`` (carrier bypasses the cell), galvanostatic cycles (plate for
+    ``plate_time``, strip to ``strip_cutoff``) up to the target, valve ``sweep`` until CO2 is back under
+    ``co2_threshold`` for ``sweep_hold`` (at least ``sweep_min``), valve ``sealed`` again. One run; streams
+    ``valve`` (every move, with lab time), ``plate``/``strip``/``cycles`` and ``gas`` (MS + MFC).
+    """
+    v = check_call(dems, (pstat, valve, ms, mfc, clock), dict(
+        operator=operator, cycle_targets=cycle_targets, current_density=current_density, plate_time=plate_time,
+        strip_cutoff=strip_cutoff, strip_time_limit=strip_time_limit, record_dt=record_dt, poll=poll,
+        carrier_flow=carrier_flow, sweep_min=sweep_min, sweep_hold=sweep_hold, sweep_timeout=sweep_timeout,
+        co2_threshold=co2_threshold, period=period, electrolyte=electrolyte, cell=cell,
+        temperature=temperature, pressure=pressure, md=md))
+    targets = list(cycle_targets)
+    if not targets or any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in targets) \
+            or targets != sorted(set(targets)):
+        raise ParameterError(f"cycle_targets={cycle_targets!r}: give increasing positive whole numbers of cycles")
+    for name in ("sealed", "sweep"):
+        if name not in valve.position_names:
+            raise ParameterError(f"{valve.name} has no position {name!r} (it has {list(valve.position_names)})")
+    mfc.check_setpoint(v["carrier_flow"])
+    _thresholds(ms, {"CO2": v["co2_threshold"]}, ())
+    area = float(pstat.electrode_area.get())
+    techniques = cycle_techniques(v["current_density"], area, None, v["plate_time"], v["strip_cutoff"],
+                                  v["record_dt"], 0.0, v["strip_time_limit"])
+    validate_all(pstat, [t for t in techniques if t is not None])
+    log = CycleLog(name="cycles")
+    metadata = {
+        "plan_name": "dems",
+        "plan_args": {"cycle_targets": targets, "current_density": f"{v['current_density']:g} mA/cm^2",
+                      "plate_time": f"{v['plate_time']:g} s", "strip_cutoff": f"{v['strip_cutoff']:g} V",
+                      "carrier_flow": f"{v['carrier_flow']:g} mL/min"},
+        "detectors": _names(pstat, valve, ms, mfc, clock),
+        "cell": cell, "electrode_area_cm2": area, "valve_sealed": "sealed", "valve_sweep": "sweep",
+        **({"electrolyte": electrolyte} if electrolyte else {}),
+        **_gas_conditions(v),
+        **(md or {}),
+    }
+
+    def move_valve(position):
+        yield from bps.mv(valve, position)
+        yield from bps.trigger_and_read([valve, clock], name="valve")
+
+    def body():
+        if operator is not None and electrolyte:
+            yield from checkpoint(operator, "assemble_cell", f"Assemble the sealed DEMS vial cell ({electrolyte}) "
+                                  f"on {pstat.name} and connect its gas lines", name=cell, kind="dems",
+                                  electrolyte=electrolyte, area_cm2=area, potentiostat=pstat.name)
+            yield from checkpoint(operator, "connect_vessel", "Connect the cell's gas lines to the valve",
+                                  name=cell)
+        yield from bps.mv(mfc, v["carrier_flow"])
+        yield from filament_on(ms)
+        yield from move_valve("sealed")
+        yield from sample(ms, clock, [mfc, valve], stream="gas")
+        declared: set = set()
+        done = 0
+        for target in targets:
+            yield from move_valve("sealed")
+            yield from cycle_block(pstat, clock, log, v["current_density"], techniques, target - done, done + 1,
+                                   area, declared, v["poll"])
+            done = target
+            yield from sample(ms, clock, [mfc, valve], stream="gas")
+            yield from move_valve("sweep")
+            yield from record(ms, clock, duration=v["sweep_min"], period=v["period"], extra=[mfc, valve],
+                              stream="gas")
+            try:
+                yield from settle(ms, clock, thresholds={"CO2": v["co2_threshold"]}, carrier=None,
+                                  hold=v["sweep_hold"], timeout=v["sweep_timeout"], period=v["period"],
+                                  extra=[mfc, valve], stream="gas")
+            except BaselineTimeout:
+                pass  # a slow tail: the sweep ends at its timeout and the next block begins
+            yield from move_valve("sealed")
+
+    def cleanup():
+        yield from bps.stop(pstat)
+        yield from bps.mv(valve, "sealed")
+
+    return (yield from bpp.finalize_wrapper(bpp.run_wrapper(body(), md=metadata), cleanup()))
+
+
+def liquid_cell_operando(
+        pstat: Flyable, pump: Movable, clock: Movable, operator: Movable,
+        solvent: str = "DME", electrolyte: str | None = "dme",
+        flush_time: Seconds = "40 min", flush_rate: Annotated[QuantityLike, Unit("uL/h", **_POSITIVE)] = "240 uL/h",
+        imaging_rate: Annotated[QuantityLike, Unit("uL/h", **_POSITIVE)] = "120 uL/h",
+        replenish_rate: Annotated[QuantityLike, Unit("uL/h", **_POSITIVE)] = "240 uL/h",
+        replenish_time: Seconds = "10 min",
+        cycles: int = 3, mode: str = "galvanostatic",
+        current_density: Annotated[QuantityLike, Unit("mA/cm^2", **_POSITIVE)] = "10 mA/cm^2",
+        plate_time: Seconds = "60 s",
+        strip_cutoff: Annotated[QuantityLike, Unit("V")] = "1 V",
+        strip_time_limit: Seconds = "5 min",
+        e_start: Annotated[QuantityLike, Unit("V")] = "0.5 V",
+        vertex1: Annotated[QuantityLike, Unit("V")] = "-0.5 V",
+        vertex2: Annotated[QuantityLike, Unit("V")] = "1.0 V",
+        scan_rate: Annotated[QuantityLike, Unit("mV/s", **_POSITIVE)] = "20 mV/s",
+        record_dt: Seconds = "0.5 s",
+        md: dict | None = None):
+    """Operando liquid-cell TEM: flush dried solvent, feed electrolyte while imaging, cycle, replenish.
+
+    Flush ``solvent`` for ``flush_time`` at ``flush_rate``; swap to electrolyte at ``imaging_rate``; then per
+    cycle: imaging start marker, one galvanostatic plate/strip (``mode="galvanostatic"``) or one CV
+    (``mode="cv"``), imaging stop marker, replenish at ``replenish_rate`` for ``replenish_time``, back to
+    ``imaging_rate``. Streams: ``fluidics``, ``checkpoints`` (syringe swaps and imaging markers),
+    ``plate``/``strip`` or ``cv``.
+    """
+    v = check_call(liquid_cell_operando, (pstat, pump, clock, operator), dict(
+        solvent=solvent, electrolyte=electrolyte, flush_time=flush_time, flush_rate=flush_rate,
+        imaging_rate=imaging_rate, replenish_rate=replenish_rate, replenish_time=replenish_time, cycles=cycles,
+        mode=mode, current_density=current_density, plate_time=plate_time, strip_cutoff=strip_cutoff,
+        strip_time_limit=strip_time_limit, e_start=e_start, vertex1=vertex1, vertex2=vertex2,
+        scan_rate=scan_rate, record_dt=record_dt, md=md))
+    if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
+        raise ParameterError(f"cycles={cycles!r} must be a positive integer")
+    if mode not in ("galvanostatic", "cv"):
+        raise ParameterError(f"mode={mode!r}: choose 'galvanostatic' or 'cv'")
+    for rate in (v["flush_rate"], v["imaging_rate"], v["replenish_rate"]):
+        pump.check_rate(rate)
+    area = float(pstat.electrode_area.get())
+    if mode == "galvanostatic":
+        current = v["current_density"] * area * 1e-3
+        techniques = [Galvanostatic(-current, duration=v["plate_time"], record_dt=v["record_dt"]),
+                      Galvanostatic(current, e_max=v["strip_cutoff"], duration=v["strip_time_limit"],
+                                    record_dt=v["record_dt"])]
+        streams = ["plate", "strip"]
+    else:
+        techniques = [CV(v["e_start"], v["vertex1"], v["vertex2"], v["e_start"], f"{v['scan_rate']} mV/s")]
+        streams = ["cv"]
+    validate_all(pstat, techniques)
+    metadata = {
+        "plan_name": "liquid_cell_operando",
+        "plan_args": {"mode": mode, "cycles": cycles, "solvent": solvent,
+                      "flush": [f"{v['flush_rate']:g} uL/h", f"{v['flush_time']:g} s"],
+                      "imaging_rate": f"{v['imaging_rate']:g} uL/h",
+                      "replenish": [f"{v['replenish_rate']:g} uL/h", f"{v['replenish_time']:g} s"]},
+        "detectors": _names(pstat, pump, clock),
+        "cell": "liquid", "electrode_area_cm2": area, "techniques": [t.describe() for t in techniques],
+        **({"electrolyte": electrolyte} if electrolyte else {}),
+        **(md or {}),
+    }
+
+    def body():
+        declared: set = set()
+        yield from checkpoint(operator, "swap_syringe", f"Load the syringe with dried {solvent}",
+                              pump=pump.name, contents=solvent)
+        yield from flow_segment(pump, clock, v["flush_rate"], v["flush_time"], read_every="5 min")
+        yield from checkpoint(operator, "swap_syringe", f"Load the syringe with the electrolyte "
+                              f"({electrolyte or 'as prepared'})", pump=pump.name, contents="electrolyte")
+        yield from set_flow(pump, v["imaging_rate"])
+        yield from bps.trigger_and_read([pump, clock], name="fluidics")
+        for n in range(1, cycles + 1):
+            yield from checkpoint(operator, "start_imaging", f"Start (S)TEM recording for cycle {n}", cycle=n)
+            for technique, stream in zip(techniques, streams):
+                yield from run_technique(pstat, clock, technique, stream, declared=declared)
+            yield from checkpoint(operator, "stop_imaging", f"Stop (S)TEM recording for cycle {n}", cycle=n)
+            yield from flow_segment(pump, clock, v["replenish_rate"], v["replenish_time"], read_every="5 min")
+            yield from set_flow(pump, v["imaging_rate"])
+            yield from bps.trigger_and_read([pump, clock], name="fluidics")
+
+    def cleanup():
+        yield from bps.stop(pstat)
+        yield from bps.stop(pump)
+
+    return (yield from bpp.finalize_wrapper(bpp.run_wrapper(body(), md=metadata), cleanup()))
+
+
+def afm_plating(pstat: Flyable, clock: Movable, operator: Movable,
+                current_density: Annotated[QuantityLike, Unit("mA/cm^2", **_POSITIVE)] = "0.5 mA/cm^2",
+                capture_times: Annotated[Sequence[QuantityLike], Unit("s", **_POSITIVE)] = (600, 1200, 1800),
+                strip_cutoff: Annotated[QuantityLike, Unit("V")] = "1 V",
+                strip_time_limit: Seconds = "2 h",
+                record_dt: Seconds = "1 s",
+                electrolyte: str | None = "dme", md: dict | None = None):
+    """Plate for the last capture time with topography markers at each ``capture_times``, then strip.
+
+    The plating current flows without a break: the plan polls the instrument up to each capture time,
+    records a ``topography`` checkpoint (who captured, when, at what plated capacity), and carries on.
+    Streams: ``plate``, ``checkpoints``, ``strip``.
+    """
+    v = check_call(afm_plating, (pstat, clock, operator), dict(
+        current_density=current_density, capture_times=capture_times, strip_cutoff=strip_cutoff,
+        strip_time_limit=strip_time_limit, record_dt=record_dt, electrolyte=electrolyte, md=md))
+    times = list(v["capture_times"])
+    if not times or times != sorted(set(times)):
+        raise ParameterError(f"capture_times={capture_times!r}: give increasing positive times")
+    area = float(pstat.electrode_area.get())
+    current = v["current_density"] * area * 1e-3
+    plate = Galvanostatic(-current, duration=times[-1], record_dt=v["record_dt"])
+    strip = Galvanostatic(current, e_max=v["strip_cutoff"], duration=v["strip_time_limit"],
+                          record_dt=v["record_dt"])
+    validate_all(pstat, [plate, strip])
+    metadata = {
+        "plan_name": "afm_plating",
+        "plan_args": {"current_density": f"{v['current_density']:g} mA/cm^2",
+                      "capture_times": [f"{t:g} s" for t in times], "strip_cutoff": f"{v['strip_cutoff']:g} V"},
+        "detectors": _names(pstat, clock), "cell": "afm", "electrode_area_cm2": area,
+        "techniques": [plate.describe(), strip.describe()],
+        **({"electrolyte": electrolyte} if electrolyte else {}),
+        **(md or {}),
+    }
+
+    def body():
+        yield from bps.prepare(pstat, plate, wait=True)
+        yield from bps.declare_stream(pstat, name="plate", collect=True)
+        yield from bps.kickoff(pstat, wait=True)
+        elapsed = 0.0
+        for t in times:
+            yield from wait(clock, t - elapsed)
+            elapsed = t
+            yield from bps.collect(pstat, name="plate")
+            capacity = current * t / 3.6 / area  # mAh/cm^2 plated so far
+            yield from checkpoint(operator, "capture_topography",
+                                  f"Capture AFM topography at {t:g} s ({capacity:.3g} mAh/cm^2 plated)",
+                                  at_s=t, capacity_mAh_cm2=capacity)
+        yield from bps.complete(pstat, wait=True)
+        yield from bps.collect(pstat, name="plate")
+        yield from run_technique(pstat, clock, strip, "strip")
+
+    return (yield from bpp.finalize_wrapper(bpp.run_wrapper(body(), md=metadata), bps.stop(pstat)))
+
+
+def coin_cell_campaign(
+        pstat: Flyable, ms: Readable, mfc: Movable, clock: Movable, operator: Movable,
+        valve: Movable | None = None, d2o_pump: Movable | None = None,
+        electrolytes: Sequence[str] = ("ecdmc", "ecdmc_vc", "ecdmc_fec", "dme"),
+        cell: str = "coin", ce_cycles: int = 10, blank: bool = True, record_dt: Seconds = "10 s",
+        eis_f_stop: Annotated[QuantityLike, Unit("Hz", **_POSITIVE)] = "0.1 Hz",
+        titration: dict | None = None, md: dict | None = None):
+    """For each electrolyte: one plating/stripping cycle then a D2O titration of the electrode; a fresh
+    cell cycled ``ce_cycles`` times for CE; then its impedance spectrum. With ``blank``, an uncycled cell is
+    titrated as the control. One run per measurement, each tagged with ``electrolyte`` and ``campaign``.
+    """
+    if isinstance(ce_cycles, bool) or not isinstance(ce_cycles, int) or ce_cycles < 1:
+        raise ParameterError(f"ce_cycles={ce_cycles!r} must be a positive integer")
+    if not electrolytes:
+        raise ParameterError("electrolytes is empty")
+    check_call(coin_cell_campaign, (pstat, ms, mfc, clock, operator), dict(record_dt=record_dt, eis_f_stop=eis_f_stop))
+    area = float(pstat.electrode_area.get())
+    shared = {"campaign": "coin_cell_campaign", **(md or {})}
+    titration = dict(titration or {})
+
+    def assemble(electrolyte, purpose):
+        return dict(action="assemble_cell", prompt=f"Assemble a fresh Na||Cu CR2032 coin cell with {electrolyte} "
+                    f"({purpose}) and connect it to {pstat.name}", name=cell, kind="coin", electrolyte=electrolyte,
+                    area_cm2=area, potentiostat=pstat.name)
+
+    for electrolyte in electrolytes:
+        tags = {**shared, "electrolyte": electrolyte, "cell": cell}
+        yield from with_checkpoint(
+            galvanostatic_cycles(pstat, clock, cycles=1, record_dt=record_dt,
+                                 md={**tags, "purpose": "titration_cycle"}),
+            operator, **assemble(electrolyte, "one cycle before titration"))
+        yield from online_ms_titration(ms, mfc, clock, operator, valve=valve, d2o_pump=d2o_pump, cell=cell,
+                                       electrolyte=electrolyte, md=tags, **titration)
+        yield from with_checkpoint(
+            galvanostatic_cycles(pstat, clock, cycles=ce_cycles, record_dt=record_dt,
+                                 md={**tags, "purpose": "coulombic_efficiency"}),
+            operator, **assemble(electrolyte, f"{ce_cycles} cycles"))
+        yield from eis(pstat, clock, f_stop=eis_f_stop, md={**tags, "purpose": "impedance"})
+    if blank:
+        yield from online_ms_titration(ms, mfc, clock, operator, valve=valve, d2o_pump=d2o_pump, cell="blank",
+                                       electrolyte=electrolytes[0], blank=True,
+                                       md={**shared, "electrolyte": electrolytes[0], "cell": "blank"}, **titration)

@@ -1,0 +1,118 @@
+"""Mass-spectrometer building blocks: sample the gas stream, record until a condition, wait for a baseline.
+
+They open no run. The MS is any device with ``fraction_<gas>``/``pressure_<gas>`` readings and a settable
+``filament`` (see ``labctl.devices.ms.device``); ``clock`` is the lab clock device. Every event carries the
+lab clock, the MS and any *extra* readables (an MFC, say), so flow, gas and time line up.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Mapping
+
+import bluesky.plan_stubs as bps
+from bluesky.protocols import Movable, Readable
+
+from .time import wait
+
+
+class BaselineTimeout(RuntimeError):
+    """The gas stream did not settle in time; ``above`` names each gas over its threshold (or the carrier
+    under its minimum) with its last fraction."""
+
+    def __init__(self, message: str, above: Mapping[str, float]):
+        self.above = dict(above)
+        super().__init__(message)
+
+
+def fraction_key(ms: Readable, gas: str) -> str:
+    """The data key of *gas*'s fraction on *ms*; ValueError naming the watched gases if it has none."""
+    key = f"{ms.name}_fraction_{gas}"
+    keys = ms.describe()
+    if key not in keys:
+        prefix = f"{ms.name}_fraction_"
+        watched = sorted(k[len(prefix):] for k in keys if k.startswith(prefix))
+        raise ValueError(f"{ms.name} does not watch {gas!r}; it watches {', '.join(watched) or 'nothing'}")
+    return key
+
+
+def sample(ms: Readable, clock: Readable, extra: Iterable[Readable] = (), *, stream: str = "primary"):
+    """One event of clock, MS and *extra*; returns ``{data key: value}``."""
+    readings = yield from bps.trigger_and_read([clock, ms, *extra], name=stream)
+    return {key: reading["value"] for key, reading in (readings or {}).items()}
+
+
+def lab_time(clock: Readable):
+    """Lab time now, from the clock device."""
+    now = yield from bps.rd(clock)
+    return float(now or 0.0)
+
+
+def filament_on(ms):
+    """Make sure the ion source emits; returns whether it already did (to restore it afterwards)."""
+    filament = getattr(ms, "filament", None)
+    if filament is None:
+        return True
+    state = yield from bps.rd(filament, default_value="on")
+    if state != "on":
+        yield from bps.mv(filament, "on")
+        return False
+    return True
+
+
+def record(ms: Readable, clock: Movable, *, duration: float | None = None,
+           until: Callable[[dict], bool] | None = None, period: float = 1.0, extra: Iterable[Readable] = (),
+           stream: str = "primary"):
+    """Sample every *period* lab s until *duration* s have passed or ``until(last reading)`` is true.
+
+    ``until`` receives the flat ``{data key: value}`` of the last event. Returns that last reading.
+    """
+    if duration is None and until is None:
+        raise ValueError("give a duration, a condition (until) or both")
+    if not period > 0:
+        raise ValueError(f"period={period!r} must be positive")
+    extra = list(extra)
+    start = yield from lab_time(clock)
+    while True:
+        last = yield from sample(ms, clock, extra, stream=stream)
+        now = yield from lab_time(clock)
+        if until is not None and until(last):
+            return last
+        if duration is not None and now - start >= duration - 1e-9:
+            return last
+        step = period if duration is None else min(period, start + duration - now)
+        yield from wait(clock, step)
+
+
+def settle(ms: Readable, clock: Movable, *, thresholds: Mapping[str, float], carrier: str | None = "Ar",
+           carrier_min: float = 0.99, hold: float = 300.0, timeout: float = 7200.0, period: float = 10.0,
+           extra: Iterable[Readable] = (), stream: str = "primary"):
+    """Sample every *period* until every gas in *thresholds* (fractions of the watched total) stays below
+    its threshold and *carrier* at or above *carrier_min* for *hold* lab s. Raises :class:`BaselineTimeout`
+    after *timeout* lab s. Returns the last reading."""
+    keys = {gas: fraction_key(ms, gas) for gas in thresholds}
+    carrier_key = fraction_key(ms, carrier) if carrier else None
+    extra = list(extra)
+    start = yield from lab_time(clock)
+    since = None
+    while True:
+        last = yield from sample(ms, clock, extra, stream=stream)
+        now = yield from lab_time(clock)
+        above = {gas: last[key] for gas, key in keys.items() if not last[key] < thresholds[gas]}
+        if carrier_key is not None and not last[carrier_key] >= carrier_min:
+            above[carrier] = last[carrier_key]
+        if above:
+            since = None
+        elif since is None:
+            since = now
+        if since is not None and now - since >= hold - 1e-9:
+            return last
+        if now - start >= timeout - 1e-9:
+            words = []
+            for gas, value in above.items():
+                if gas == carrier and gas not in thresholds:
+                    words.append(f"{gas} at {value:.6g} (needs >= {carrier_min:g})")
+                else:
+                    words.append(f"{gas} at {value:.6g} (threshold {thresholds[gas]:g})")
+            detail = ", ".join(words) if words else f"clean for only {now - since:g} s of the {hold:g} s hold"
+            raise BaselineTimeout(f"{ms.name}: no stable baseline after {timeout:g} s: {detail}", above)
+        yield from wait(clock, min(period, start + timeout - now) if since is None else period)

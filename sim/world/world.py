@@ -1,0 +1,269 @@
+"""The simulated lab's physical world, stepped lazily by the shared SimClock.
+
+Every accessor first brings the world up to ``clock.now()`` under one lock. Stepping runs the potentiostat
+firmware, pumps, titration chemistry, MFC and gas line over the elapsed interval; it is cut at valve
+arrivals and, while gas flows from a vessel that is still producing gas, into pieces of at most
+``COUPLED_STEP`` so that gas made in one piece is swept in the next.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+
+import numpy as np
+
+from .cell import Cell
+from .channel import PotentiostatChannel
+from .fluidics import SyringePump
+from .gas import FlowController, GasPort, TitrationVial, Valve
+from .ms import MassSpec
+
+COUPLED_STEP = 1.0      # s
+
+FAULTS = {
+    "pump": ("stall", "blocked"),
+    "valve": ("stuck",),
+    "ms": ("filament_burned",),
+    "channel": ("unplugged",),
+    "mfc": ("blocked",),
+    "gas": ("leak",),
+}
+
+
+class World:
+    def __init__(self, clock, seed: int = 0, noise: float = 1.0):
+        if not noise >= 0:
+            raise ValueError(f"noise must be >= 0, got {noise}")
+        self.clock, self.seed, self.noise = clock, int(seed), float(noise)
+        self._lock = threading.RLock()
+        self._t = clock.now()
+        self._cells: dict[str, Cell] = {}
+        self._channels: dict[str, PotentiostatChannel] = {}
+        self._pumps: dict[str, SyringePump] = {}
+        self._valves: dict[str, Valve] = {}
+        self._mfcs: dict[str, FlowController] = {}
+        self._ms: dict[str, MassSpec] = {}
+        self.gas = GasPort(self)
+        self.titration = TitrationVial(self)
+        self._busy = False
+        self._views: dict[str, _CellView] = {}
+
+    def _rng(self, name: str) -> np.random.Generator:
+        return np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+
+    # -- time -----------------------------------------------------------------------------------------
+    def now(self) -> float:
+        return self.clock.now()
+
+    def _sync(self) -> None:
+        with self._lock:
+            if self._busy:
+                return
+            target = self.clock.now()
+            if target > self._t:
+                self._busy = True
+                try:
+                    self._advance(target)
+                finally:
+                    self._busy = False
+
+    def _coupled(self) -> bool:
+        if self._vessel_sweeps():
+            vessel = self.gas._vessel
+            if vessel == "titration":
+                return self.titration._active()
+            return True
+        return False
+
+    def _vessel_sweeps(self) -> bool:
+        if self.gas._vessel is None:
+            return False
+        return any(v._position == "B" for v in self._valves.values())
+
+    def _advance(self, target: float) -> None:
+        while self._t < target:
+            t_next = target
+            for v in self._valves.values():
+                ev = v._next_event()
+                if ev is not None and ev < t_next:
+                    t_next = max(ev, self._t)
+            if self._coupled():
+                t_next = min(t_next, self._t + COUPLED_STEP)
+            dt = t_next - self._t
+            for ch in self._channels.values():
+                ch._advance(t_next)
+            for cell in self._cells.values():
+                cell._emit("CO2", cell.el.gas_rest * cell.area_cm2 * dt)
+            for p in self._pumps.values():
+                p._advance(dt)
+            self.titration._advance(dt)
+            vol = sum(m._volume(dt) for m in self._mfcs.values())
+            self.gas._advance(vol, self._vessel_sweeps(), dt)
+            self._t = t_next
+            for v in self._valves.values():
+                v._event(t_next)
+            if dt == 0 and t_next >= target:
+                break
+
+    # -- construction and lookup ----------------------------------------------------------------------
+    def add_cell(self, name: str, kind: str, electrolyte: str, area_cm2: float, channel: str | None = None) -> Cell:
+        with self._lock:
+            self._sync()
+            cell = _CellView(self, Cell(name, kind, electrolyte, area_cm2, self._t))
+            self._cells[name] = cell._cell
+            self._views[name] = cell
+            if channel is not None:
+                self.connect(channel, name)
+            return cell
+
+    def cell(self, name: str) -> "_CellView":
+        with self._lock:
+            try:
+                return self._views[name]
+            except KeyError:
+                raise KeyError(f"no cell named {name!r} (cells: {sorted(self._cells)})") from None
+
+    def cells(self) -> list[str]:
+        with self._lock:
+            return sorted(self._cells)
+
+    def channel(self, name: str) -> PotentiostatChannel:
+        with self._lock:
+            ch = self._channels.get(name)
+            if ch is None:
+                self._sync()
+                ch = self._channels[name] = PotentiostatChannel(self, name, self._rng("channel:" + name))
+            return ch
+
+    def connect(self, channel_name: str, cell_name: str | None) -> None:
+        with self._lock:
+            self._sync()
+            ch = self.channel(channel_name)
+            cell = None
+            if cell_name is not None:
+                if cell_name not in self._cells:
+                    raise KeyError(f"no cell named {cell_name!r} (cells: {sorted(self._cells)})")
+                cell = self._cells[cell_name]
+                for other in self._channels.values():   # a cell sits on one channel
+                    if other is not ch and other._cell is cell:
+                        other._plug(None)
+            ch._plug(cell)
+
+    def pump(self, name: str, *, diameter_mm: float = 4.78, volume_uL: float = 1000.0,
+             contents: str = "electrolyte", feeds: str | None = None) -> SyringePump:
+        with self._lock:
+            p = self._pumps.get(name)
+            if p is None:
+                self._sync()
+                p = self._pumps[name] = SyringePump(self, name, diameter_mm=diameter_mm, volume_uL=volume_uL,
+                                                    contents=contents, feeds=feeds)
+            return p
+
+    def valve(self, name: str) -> Valve:
+        with self._lock:
+            v = self._valves.get(name)
+            if v is None:
+                self._sync()
+                v = self._valves[name] = Valve(self, name)
+            return v
+
+    def mfc(self, name: str, *, capacity_mL_min: float = 5.0, fluid: str = "Ar") -> FlowController:
+        with self._lock:
+            m = self._mfcs.get(name)
+            if m is None:
+                self._sync()
+                m = self._mfcs[name] = FlowController(self, name, capacity_mL_min, fluid, self._rng("mfc:" + name))
+            return m
+
+    def mass_spec(self, name: str) -> MassSpec:
+        with self._lock:
+            m = self._ms.get(name)
+            if m is None:
+                self._sync()
+                m = self._ms[name] = MassSpec(self, name, self._rng("ms:" + name))
+            return m
+
+    # -- deliveries and faults ------------------------------------------------------------------------
+    def _deliver(self, feeds: str, contents: str, volume_uL: float) -> None:
+        if feeds == "titration":
+            if contents.upper() == "D2O":
+                self.titration._add_d2o(volume_uL)
+        elif feeds in self._cells:
+            self._cells[feeds]._exchange(contents, volume_uL)
+
+    def inject_fault(self, target: str, fault: str | None = ..., /) -> None:
+        """Break (or with ``fault=None`` heal) something: ``inject_fault("pump", "stall")`` or
+        ``inject_fault("pump:stall")``; faults: pump stall|blocked, valve stuck, ms filament_burned,
+        channel unplugged, mfc blocked, gas leak (air into the line)."""
+        if fault is ...:
+            target, sep, fault = target.rpartition(":")
+            if not sep:
+                raise ValueError(f"give a fault for {fault!r}, e.g. inject_fault('{fault}', 'stall')")
+        with self._lock:
+            self._sync()
+            kind, obj = self._fault_target(target)
+            if fault is not None and fault not in FAULTS[kind]:
+                raise ValueError(f"{target!r} ({kind}) cannot have fault {fault!r}; choose from {FAULTS[kind]}")
+            on = fault is not None
+            if kind == "pump":
+                obj._set_blocked(on)
+            elif kind == "valve":
+                obj._stuck = on
+            elif kind == "ms":
+                obj._burn(on)
+            elif kind == "channel":
+                obj._set_unplugged(on)
+            elif kind == "mfc":
+                obj._blocked = on
+            elif kind == "gas":
+                obj.leak_mol_s = 1e-9 if on else 0.0
+
+    def clear_fault(self, target: str) -> None:
+        self.inject_fault(target, None)
+
+    def _fault_target(self, target: str):
+        for kind, table in (("pump", self._pumps), ("valve", self._valves), ("ms", self._ms),
+                            ("channel", self._channels), ("mfc", self._mfcs)):
+            if target in table:
+                return kind, table[target]
+        if target == "gas":
+            return "gas", self.gas
+        raise KeyError(f"nothing named {target!r} to break")
+
+
+class _CellView:
+    """A cell as simulators see it: read-outs under the world lock, brought up to date first."""
+
+    def __init__(self, world: World, cell: Cell):
+        self._world, self._cell = world, cell
+        self.name, self.kind, self.electrolyte, self.area_cm2 = cell.name, cell.kind, cell.electrolyte, cell.area_cm2
+
+    def inventory(self) -> dict:
+        with self._world._lock:
+            self._world._sync()
+            return self._cell._inventory()
+
+    def headspace(self) -> dict[str, float]:
+        with self._world._lock:
+            self._world._sync()
+            return self._cell._headspace.as_dict()
+
+    def impedance(self, freq_Hz: float) -> complex:
+        with self._world._lock:
+            self._world._sync()
+            return self._cell._impedance(freq_Hz)
+
+    def liquid(self) -> dict[str, float]:
+        """Liquid cell: fraction of the electrolyte that is fresh, and salt relative to the electrolyte."""
+        with self._world._lock:
+            self._world._sync()
+            return {"fresh_fraction": self._cell.fresh_fraction, "salt_fraction": self._cell.salt_fraction}
+
+    def ocv(self) -> float:
+        with self._world._lock:
+            self._world._sync()
+            return self._cell.ocv(self._world._t)
+
+    def __repr__(self) -> str:
+        return f"Cell({self.name!r}, kind={self.kind!r}, electrolyte={self.electrolyte!r}, area_cm2={self.area_cm2})"

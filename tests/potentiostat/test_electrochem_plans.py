@@ -1,0 +1,167 @@
+"""Electrochemistry plans on the simulated lab through the BioLogic backend and a RunEngine."""
+
+import pytest
+from bluesky.utils import RunEngineInterrupted
+
+from labctl.devices.errors import LimitError
+from labctl.plans.electrochem import cv, eis, galvanostatic_cycles
+from labctl.plans.params import ParameterError
+
+
+def _streams(docs):
+    """{stream name: {data key: [values...]}} from descriptors and event pages/events."""
+    names, out = {}, {}
+    for name, doc in docs:
+        if name == "descriptor":
+            names[doc["uid"]] = doc["name"]
+            out.setdefault(doc["name"], {k: [] for k in doc["data_keys"]})
+        elif name == "event_page":
+            for k, v in doc["data"].items():
+                out[names[doc["descriptor"]]][k].extend(v)
+        elif name == "event":
+            for k, v in doc["data"].items():
+                out[names[doc["descriptor"]]][k].append(v)
+    return out
+
+
+def _descriptor(docs, stream):
+    return next(d for n, d in docs if n == "descriptor" and d["name"] == stream)
+
+
+def _runs(rows):
+    """Split a stream's rows (time column) into technique runs: time restarts at 0 for each."""
+    runs, current = [], []
+    for i, t in enumerate(rows["vmp3_1_time"]):
+        if t == 0.0 and current:
+            runs.append(current)
+            current = []
+        current.append(i)
+    return runs + [current]
+
+
+def test_ten_cycles_give_the_electrolyte_ce_and_strips_end_at_the_cutoff(RE, world, pstat, lab_clock):
+    pstat.poll_period = 60.0
+    snapshots = []
+    cycles_uid = []
+
+    def on_doc(name, doc):   # what the world itself says at the moment each cycle is reported
+        if name == "descriptor" and doc["name"] == "cycles":
+            cycles_uid.append(doc["uid"])
+        if name == "event" and doc["descriptor"] in cycles_uid:
+            snapshots.append(world.cell("coin").inventory())
+
+    RE.subscribe(on_doc)
+    result = RE(galvanostatic_cycles(pstat, lab_clock, current_density="0.5 mA/cm^2",
+                                     plate_capacity="0.5 mAh/cm^2", strip_cutoff="1 V", cycles=10,
+                                     record_dt="10 s"))
+    assert result.exit_status == "success"
+    streams = _streams(RE.docs)
+    ce = streams["cycles"]["cycles_ce"]
+    assert streams["cycles"]["cycles_cycle"] == list(range(1, 11))
+    prev = {"plated_C": 0.0, "stripped_C": 0.0}
+    for n, inv in enumerate(snapshots):
+        world_ce = 100 * (inv["stripped_C"] - prev["stripped_C"]) / (inv["plated_C"] - prev["plated_C"])
+        assert ce[n] == pytest.approx(world_ce, abs=0.5), f"cycle {n + 1}"
+        prev = inv
+    assert snapshots[-1]["cycles"] == 10
+    assert ce[0] == pytest.approx(24, abs=2) and ce[9] == pytest.approx(22, abs=2)   # EC:DMC, as in the paper
+    assert streams["cycles"]["cycles_plated_capacity"] == pytest.approx([0.5] * 10, rel=1e-3)
+
+    strip = streams["strip"]
+    runs = _runs(strip)
+    assert len(runs) == 10
+    for run in runs:
+        e = [strip["vmp3_1_Ewe"][i] for i in run]
+        assert e[-1] >= 1.0 > e[-2]                       # the crossing sample is the last one
+        assert e[-1] - 1.0 < 0.05                         # ... recorded at the crossing, not at the next 10 s
+        t = [strip["vmp3_1_time"][i] for i in run]
+        assert 0 < t[-1] - t[-2] <= 10.0
+    assert all(r["strip_ended_by"] == "limit" for r in result.plan_result)
+
+    keys = _descriptor(RE.docs, "plate")["data_keys"]
+    assert (keys["vmp3_1_time"]["units"], keys["vmp3_1_Ewe"]["units"], keys["vmp3_1_I"]["units"],
+            keys["vmp3_1_Q"]["units"]) == ("s", "V", "A", "C")
+    cycles_desc = _descriptor(RE.docs, "cycles")
+    assert cycles_desc["data_keys"]["cycles_ce"]["units"] == "%"
+    assert cycles_desc["hints"]["cycles"]["fields"] == ["cycles_ce"]
+    start = RE.docs[0][1]
+    assert start["plan_name"] == "galvanostatic_cycles"
+    assert start["plan_args"]["current_density"] == "0.5 mA/cm^2" and start["electrode_area_cm2"] == 1.767
+    assert world.channel("vmp3:1").state == "stop"
+
+
+def test_cv_at_20_mV_s_has_the_points_its_range_and_step_imply(RE, pstat, lab_clock):
+    result = RE(cv(pstat, lab_clock, "0.5 V", "1.5 V", "0.2 V", scan_rate="20 mV/s", step="1 mV"))
+    assert result.exit_status == "success"
+    rows = _streams(RE.docs)["cv"]
+    assert len(rows["vmp3_1_Ewe"]) == RE.docs[0][1]["expected_points"] == 2601
+
+
+def test_eis_from_1_MHz_to_100_mHz_is_stored_as_a_spectrum(RE, world, pstat, lab_clock):
+    result = RE(eis(pstat, lab_clock, f_start="1 MHz", f_stop="0.1 Hz", points_per_decade=10, amplitude="10 mV"))
+    assert result.exit_status == "success"
+    spectrum = _streams(RE.docs)["eis"]
+    freq = spectrum["vmp3_1_eis_freq"]
+    assert len(freq) == 71 and freq[0] == pytest.approx(1e6) and freq[-1] == pytest.approx(0.1)
+    assert all(a > b for a, b in zip(freq, freq[1:]))
+    z = world.cell("coin").impedance(0.1)
+    assert complex(spectrum["vmp3_1_eis_Zre"][-1], spectrum["vmp3_1_eis_Zim"][-1]) == pytest.approx(z, rel=0.05)
+    units = {k: v.get("units") for k, v in _descriptor(RE.docs, "eis")["data_keys"].items()}
+    assert units["vmp3_1_eis_freq"] == "Hz" and units["vmp3_1_eis_Zre"] == "ohm"
+    assert units["vmp3_1_eis_Zphase"] == "deg"
+
+
+def test_values_outside_the_limits_are_refused_before_the_cell_is_on(RE, eclib, pstat, lab_clock):
+    before = list(eclib.calls)
+    with pytest.raises(LimitError, match=r"current=-0\.53\d* A is outside the allowed range \[-0\.4, 0\.4\] A"):
+        RE(galvanostatic_cycles(pstat, lab_clock, current_density="300 mA/cm^2"))
+    with pytest.raises(LimitError, match="vertex1=12 V"):
+        RE(cv(pstat, lab_clock, "0 V", "12 V", "-1 V"))
+    with pytest.raises(ParameterError, match="current_density='1 V'"):
+        RE(galvanostatic_cycles(pstat, lab_clock, current_density="1 V"))
+    with pytest.raises(ParameterError, match="cycles"):
+        RE(galvanostatic_cycles(pstat, lab_clock, cycles=0))
+    new = eclib.calls[len(before):]
+    assert "BL_LoadTechnique" not in new and "BL_StartChannel" not in new
+    assert not any(name == "start" for name, _ in RE.docs)
+
+
+def _stop_on_first_plate_page(RE, action):
+    plate = []
+
+    def on_doc(name, doc):
+        if name == "descriptor" and doc["name"] == "plate":
+            plate.append(doc["uid"])
+        if name == "event_page" and doc["descriptor"] in plate and len(plate) == 1:
+            plate.append("seen")
+            action()
+
+    RE.subscribe(on_doc)
+
+
+def test_an_exception_leaves_the_cell_at_open_circuit_and_keeps_the_data(RE, world, pstat, lab_clock):
+    def boom():
+        raise RuntimeError("bench alarm")
+
+    _stop_on_first_plate_page(RE, boom)
+    with pytest.raises(RuntimeError, match="bench alarm"):
+        RE(galvanostatic_cycles(pstat, lab_clock, cycles=2, poll="60 s"))
+    channel = world.channel("vmp3:1")
+    assert channel.state == "stop" and channel.ended_by == "stopped"
+    assert abs(pstat.current.get()) < 1e-9
+    stop = [d for n, d in RE.docs if n == "stop"][-1]
+    assert stop["exit_status"] == "fail"
+    rows = _streams(RE.docs)["plate"]["vmp3_1_time"]
+    assert len(rows) > 60 and rows == sorted(rows)      # recorded up to the stop, nothing after
+
+
+def test_abort_leaves_the_cell_at_open_circuit_and_keeps_the_data(RE, world, pstat, lab_clock):
+    _stop_on_first_plate_page(RE, RE.request_pause)
+    with pytest.raises(RunEngineInterrupted):
+        RE(galvanostatic_cycles(pstat, lab_clock, cycles=2, poll="60 s"))
+    RE.abort("operator")
+    channel = world.channel("vmp3:1")
+    assert channel.state == "stop" and channel.ended_by == "stopped"
+    stop = [d for n, d in RE.docs if n == "stop"][-1]
+    assert stop["exit_status"] == "abort"
+    assert len(_streams(RE.docs)["plate"]["vmp3_1_time"]) > 60

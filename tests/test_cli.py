@@ -1,0 +1,202 @@
+"""The labctl command line: profile checks, plan parameters refused up front, runs listed and shown."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from labctl import drivers
+from labctl.cli import app
+from labctl.params_cli import parse_value
+
+CLOCK_ONLY = """
+[lab]
+name = "bench"
+
+[instruments.clock]
+kind = "clock"
+driver = "lab.clock"
+"""
+
+WITH_VALVE = CLOCK_ONLY + """
+[instruments.valve]
+kind = "valve"
+driver = "vici.two_position"
+transport = "socket://127.0.0.1:9"
+"""
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def bench(tmp_path, monkeypatch):
+    """A clock-only profile and a private data directory."""
+    path = tmp_path / "bench.toml"
+    path.write_text(CLOCK_ONLY)
+    monkeypatch.setenv("LABCTL_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("LABCTL_PROFILE", raising=False)
+    return path
+
+
+@pytest.fixture
+def built(monkeypatch):
+    """Record every instrument a factory is asked to build (the valve's factory is replaced)."""
+    log = []
+    module = types.ModuleType("cli_fake_factories")
+
+    def build(spec, ctx):
+        log.append(spec.name)
+        raise AssertionError("nothing should be built")
+
+    module.build = build
+    monkeypatch.setitem(sys.modules, "cli_fake_factories", module)
+    monkeypatch.setitem(drivers.DRIVERS, "vici.two_position", dataclasses.replace(
+        drivers.DRIVERS["vici.two_position"], factory="cli_fake_factories:build"))
+    return log
+
+
+# -- profile check ------------------------------------------------------------------------------------------
+
+def test_profile_check_ok(runner, bench):
+    result = runner.invoke(app, ["profile", "check", str(bench)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("OK ") and "'bench'" in result.stdout and "1 clock" in result.stdout
+
+
+def test_profile_check_default_profile(runner):
+    from labctl.profile import default_profile_path
+
+    result = runner.invoke(app, ["profile", "check", str(default_profile_path())])
+    assert result.exit_code == 0, result.output
+    assert "simulated lab" in result.stdout and "3 potentiostat" in result.stdout
+
+
+def test_profile_check_reports_one_line_and_connects_nothing(runner, tmp_path, built):
+    path = tmp_path / "bad.toml"
+    path.write_text(WITH_VALVE + 'options = { move_timeout_s = -1.0 }\n')
+    result = runner.invoke(app, ["profile", "check", str(path)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert f"{path}: instruments.valve.options.move_timeout_s:" in lines[0]
+    assert built == []
+
+
+def test_profile_check_toml_syntax(runner, tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text('[lab]\nname = "x"\n[instruments.clock\n')
+    result = runner.invoke(app, ["profile", "check", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {path}:3: TOML syntax")
+
+
+# -- plan parameters -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, value", [
+    ("3", 3), ("0.5", 0.5), ("true", True), ('"a b"', "a b"), ("0.5 mA/cm^2", "0.5 mA/cm^2"),
+    ("vmp3_1", "vmp3_1"), ("[1, 2.5]", [1, 2.5]), ("[clock, vmp3_1]", ["clock", "vmp3_1"]),
+    ("[10 s, 20 s]", ["10 s", "20 s"]), ("[]", []),
+])
+def test_parameter_values(text, value):
+    assert parse_value(text) == value
+
+
+def test_plans_lists_units_and_ranges(runner):
+    result = runner.invoke(app, ["plans"])
+    assert result.exit_code == 0, result.output
+    assert "readings:" in result.stdout
+    line = next(line for line in result.stdout.splitlines() if line.strip().startswith("period"))
+    assert "[s]" in line and "allowed [0, +inf] s" in line
+
+
+@pytest.mark.parametrize("param, words", [
+    ("period=5 mA", "period='5 mA': expected units compatible with s, got mA; allowed: [0, +inf] s"),
+    ("period=-2 min", "period='-2 min' is out of range; allowed: [0, +inf] s"),
+    ("bogus=1", "unexpected keyword argument 'bogus'"),
+    ("period", "expected NAME=VALUE"),
+])
+def test_bad_parameter_is_refused_before_anything_is_built(runner, tmp_path, built, monkeypatch, param, words):
+    path = tmp_path / "lab.toml"
+    path.write_text(WITH_VALVE)
+    monkeypatch.setenv("LABCTL_DATA", str(tmp_path / "data"))
+    result = runner.invoke(app, ["run", "readings", "--param", param, "--profile", str(path), "--quiet"])
+    assert result.exit_code == 2
+    assert words in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert built == [] and not (tmp_path / "data").exists()
+
+
+def test_unknown_plan(runner, bench):
+    result = runner.invoke(app, ["run", "no_such_plan", "--profile", str(bench)])
+    assert result.exit_code == 2 and "unknown plan 'no_such_plan'" in result.stderr
+
+
+# -- running and browsing ----------------------------------------------------------------------------------------
+
+def test_run_then_runs_show_export(runner, bench, tmp_path):
+    result = runner.invoke(app, ["run", "readings", "-p", "num=4", "-p", "period=0 s", "--profile", str(bench),
+                                 "--md", "operator=ana", "--md", "sample=NaCu-07", "--quiet"])
+    assert result.exit_code == 0, result.output
+    uid = next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("run "))
+
+    listed = runner.invoke(app, ["runs", "--profile", str(bench)])
+    assert listed.exit_code == 0, listed.output
+    assert uid[:8] in listed.stdout and "readings" in listed.stdout
+
+    found = runner.invoke(app, ["runs", "--search", "NaCu-07", "--profile", str(bench)])
+    assert uid[:8] in found.stdout
+    missing = runner.invoke(app, ["runs", "--search", "nothing-like-this", "--profile", str(bench)])
+    assert uid[:8] not in missing.stdout
+
+    shown = runner.invoke(app, ["show", uid, "--profile", str(bench)])
+    assert shown.exit_code == 0, shown.output
+    assert "readings" in shown.stdout and "ana" in shown.stdout and "NaCu-07" in shown.stdout
+    assert "primary" in shown.stdout and "4 rows" in shown.stdout and "clock_time" in shown.stdout
+
+    out = tmp_path / "export"
+    exported = runner.invoke(app, ["export", uid, "--csv", "--out", str(out), "--profile", str(bench)])
+    assert exported.exit_code == 0, exported.output
+    assert any(p.suffix == ".csv" for p in out.rglob("*"))
+
+
+def test_show_unknown_run(runner, bench):
+    result = runner.invoke(app, ["show", "deadbeef", "--profile", str(bench)])
+    assert result.exit_code == 1 and "no run 'deadbeef'" in result.stderr
+
+
+# -- serving a simulator -------------------------------------------------------------------------------------------
+
+def test_sim_serve_prints_an_endpoint_that_answers(tmp_path):
+    pytest.importorskip("labctl.sim.lab")
+    pytest.importorskip("labctl.sim.serial.vici")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "labctl.cli", "sim", "serve", "dems_valve", "--tcp", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=Path(__file__).parent)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving dems_valve on socket://127.0.0.1:"), line + proc.stderr.read()
+        port = int(line.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"CP\r")
+            reply = sock.recv(64)
+        assert reply.startswith(b"CP") and reply.strip() in (b"CPA", b"CPB")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert proc.returncode == 0
