@@ -84,8 +84,22 @@ def _harvard_driver(url, lab):
     return HarvardPump(url, clock=lab.clock, name="bench_d2o").rate
 
 
+# -- SRS RGA: ID? ----------------------------------------------------------------------------------
+def _rga_core(lab):
+    from labctl.sim.serial.srs_rga import RGA
+
+    return RGA("bench_rga", lab.world)
+
+
+def _rga_driver(url, lab):
+    from labctl.devices.ms.srs_rga import SrsRga
+
+    return SrsRga(url, name="bench_rga").identify
+
+
 CASES = {
     "vici.CP": (_vici_core, _vici_driver, b"CP\r", b"\r"),
+    "srs_rga.ID?": (_rga_core, _rga_driver, b"ID?\r", b"\n\r"),
     "propar.fMeasure": (_propar_core, _propar_driver,
                         bytes.fromhex("10 02 01 80 05 04 21 40 21 40 10 03"), b"\x10\x03"),
     "newera.RAT": (_newera_core, _newera_driver, b"0RAT\r", b"\x03"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -27,6 +28,33 @@ ProfileOpt = Annotated[Optional[Path], typer.Option("--profile", help="lab profi
                                                     "built-in simulated lab, or $LABCTL_PROFILE")]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="where runs are stored "
                                                     "(default: profile lab.data_dir, $LABCTL_DATA)")]
+
+
+@app.callback()
+def _quiet_libraries() -> None:
+    """Electrochemistry experiments as Bluesky plans, on real or simulated instruments."""
+    import logging
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*starlette.testclient")  # how the catalog is served in-process
+    # The in-process catalog server announces itself at INFO level on its own handler; keep the terminal for
+    # what the user asked for (a filter survives the level tiled sets when it is imported).
+    logging.getLogger("tiled.server.app").addFilter(lambda record: record.levelno >= logging.WARNING)
+    # The RunEngine logs a failed plan's traceback; the command reports the error itself in one line.
+    logging.getLogger("bluesky").addHandler(logging.NullHandler())
+
+
+def _plans() -> dict:
+    """The plan registry; a plan module that fails to import is reported in one line, not a traceback."""
+    from .plan_registry import discover_plans
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        plans = discover_plans()
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning):
+            typer.echo(f"warning: {w.message}", err=True)
+    return plans
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -66,10 +94,9 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
     """Run PLAN on the lab; parameters are checked before anything is connected."""
     from labctl.plans.params import ParameterError, check_call
 
-    from .params_cli import fill_device_defaults, parse_assignments, resolve_devices
-    from .plan_registry import discover_plans
+    from .params_cli import check_device_arguments, fill_device_defaults, parse_assignments, resolve_devices
 
-    plans = discover_plans()
+    plans = _plans()
     func = plans.get(plan)
     if func is None:
         raise fail(f"unknown plan {plan!r}; known: {', '.join(sorted(plans))}")
@@ -78,9 +105,11 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
     for spec in prof.instruments.values():
         kinds.setdefault(spec.kind, []).append(spec.name)
     kinds.setdefault("clock", ["clock"])  # the session adds a clock to a profile without one
+    kinds["operator"] = ["operator"]  # and always an operator
     try:
         kwargs = fill_device_defaults(func, parse_assignments(param), kinds)
         check_call(func, (), kwargs)
+        check_device_arguments(func, kwargs, [n for names in kinds.values() for n in names])
         metadata = {k: (v if isinstance(v, (str, int, float, bool)) else str(v))
                     for k, v in parse_assignments(md, what="--md").items()}
     except ParameterError as exc:
@@ -101,9 +130,15 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
     except Exception as exc:
         from bluesky.utils import RunEngineInterrupted
 
+        from labctl.devices.errors import LimitError
+        from labctl.devices.units import UnitError
+
         if isinstance(exc, RunEngineInterrupted):
             typer.echo("interrupted; instruments left safe", err=True)
             code = 130
+        elif isinstance(exc, (ParameterError, UnitError, LimitError)):  # refused by the plan before moving
+            typer.echo(f"error: {plan}: {exc}", err=True)
+            code = 2
         else:
             typer.echo(f"error: {plan} failed: {exc}", err=True)
             code = 1
@@ -137,9 +172,7 @@ def plans_cmd() -> None:
     """List the plans with their parameters, units and allowed ranges."""
     from labctl.plans.params import describe_parameters
 
-    from .plan_registry import discover_plans
-
-    for name, func in discover_plans().items():
+    for name, func in _plans().items():
         doc = (func.__doc__ or "").strip().splitlines()
         typer.echo(f"{name}: {doc[0] if doc else ''}".rstrip())
         for p in describe_parameters(func):

@@ -1,7 +1,8 @@
 """``labctl demo``: a short experiment on the simulated lab, stored and exported, to show the whole chain.
 
-:func:`run_demo` is the one place that decides what the demo runs; today a run reading every instrument
-at intervals of lab time, later the paper's campaign.
+:func:`run_demo` is the one place that decides what the demo runs: three plating/stripping cycles of the
+lab's first potentiostat (the coin cell in the default profile), or, in a lab without one, a run reading
+every instrument at intervals of lab time.
 """
 
 from __future__ import annotations
@@ -38,14 +39,25 @@ def readings(clock: Movable, detectors: Sequence[Readable] = (), num: int = 5,
     return (yield from inner())
 
 
+def demo_plan(session):
+    """What the demo runs in *session* (see the module docstring)."""
+    pstats = session.of_kind("potentiostat")
+    try:
+        from labctl.plans.electrochem import galvanostatic_cycles
+    except ImportError:
+        galvanostatic_cycles = None
+    if pstats and galvanostatic_cycles is not None:
+        return galvanostatic_cycles(pstats[0], session.clock, cycles=3, record_dt="10 s")
+    detectors = [d for d in session.devices.values() if d is not session.clock and hasattr(d, "read")]
+    return readings(session.clock, detectors, num=5, period="60 s")
+
+
 def run_demo(session, out_dir: str | Path | None = None) -> dict:
     """Run the demo in *session*; export its data as CSV to *out_dir* when given.
 
     Returns ``{"uids": (...), "exported": [paths]}``.
     """
-    detectors = [d for name, d in session.devices.items() if d is not session.clock and hasattr(d, "read")]
-    uids = session.run(readings(session.clock, detectors, num=5, period="60 s"),
-                       md={"purpose": "labctl demo"})
+    uids = session.run(demo_plan(session), md={"purpose": "labctl demo"})
     exported = []
     if out_dir is not None:
         out = Path(out_dir).expanduser()

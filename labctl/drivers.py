@@ -22,6 +22,7 @@ KIND_PARAMETER_NAMES = {
     "mass_spectrometer": ("mass_spectrometer", "ms", "rga"),
     "flow_controller": ("flow_controller", "mfc"),
     "clock": ("clock",),
+    "operator": ("operator",),  # not a profile kind: every session has one operator device
 }
 
 
@@ -240,7 +241,8 @@ DRIVERS: dict[str, Driver] = {d.name: d for d in [
            safe_state=_POTENTIOSTAT_SAFE, sdk_addresses=(_GAMRY_SECTION,),
            description="Gamry Reference 600 through GamryCOM"),
     Driver("newera.ne1000", "syringe_pump", "serial", "labctl.factories.pumps:build_newera",
-           options={**_SYRINGE, "baudrate": Opt(int, choices=(300, 1200, 2400, 9600, 19200))},
+           options={**_SYRINGE, "baudrate": Opt(int, choices=(300, 1200, 2400, 9600, 19200)),
+                    "safe_mode_timeout_s": Opt(int, min=0, max=255, description="comms watchdog; 0 = off")},
            limits={"rate_uL_h": Range("uL/h", 0.0, 2.1e6)},
            safe_state=_PUMP_SAFE, description="New Era NE-1000 family syringe pump"),
     Driver("harvard.phd_ultra", "syringe_pump", "serial", "labctl.factories.pumps:build_harvard",
@@ -271,8 +273,14 @@ DRIVERS: dict[str, Driver] = {d.name: d for d in [
                     "noise_floor": Opt(int, min=0, max=7),
                     "cycle_s": Opt(float, min=0, min_exclusive=True),
                     "multiplier_V": Opt(float, min=0, max=2490),
+                    "sensitivities": Opt(dict, values=Opt(float, min=0, min_exclusive=True),
+                                         description="gas -> A/Torr from a calibration"),
+                    "fragments": Opt(dict, description="gas -> cracking pattern"),
+                    "slow_timeout_s": Opt(float, min=0, min_exclusive=True,
+                                          description="read timeout of slow commands (filament, scans)"),
                     "baudrate": Opt(int, choices=(28800,)),
                     **_WIRE},
+           limits={"emission_mA": Range("mA", 0.0, 3.5), "multiplier_V": Range("V", 0.0, 2490.0)},
            safe_state={"filament": Opt(str, choices=("off", "on"))},
            description="SRS RGA 100/200/300"),
 ]}

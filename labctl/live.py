@@ -2,7 +2,8 @@
 
 Both are ordinary document callbacks, so they work for any plan. The table shows the hinted fields of each
 stream (what the devices say matters), at most a handful, with their units; rows are printed through tqdm so
-they do not tear the bar. Progress counts events against ``num_points`` when the plan declares it.
+they do not tear the bar. Progress counts events against ``num_points`` when the plan declares it, and
+shows how much lab time has passed on the session's clock, which is what a long run is measured in.
 """
 
 from __future__ import annotations
@@ -38,19 +39,25 @@ def _format(value, units: str = "") -> str:
 
 
 class LiveDisplay(CallbackBase):
-    """A progress bar and a live table for every run it sees; ``file`` defaults to stderr."""
+    """A progress bar and a live table for every run it sees; ``file`` defaults to stderr.
 
-    def __init__(self, file=None, *, min_interval: float = 0.2):
+    ``clock`` (a :class:`labctl.devices.clock.Clock`) gives the lab time shown next to the bar.
+    """
+
+    def __init__(self, file=None, *, clock=None, min_interval: float = 0.2):
         super().__init__()
+        self.clock = clock
         self.file = file or sys.stderr
         self.min_interval = min_interval
         self._bar: tqdm | None = None
-        self._streams: dict[str, tuple[str, list[str]]] = {}
+        self._streams: dict[str, tuple[str, list[tuple[str, str]], list[str]]] = {}
         self._last_row: dict[str, float] = {}
+        self._lab_t0: float | None = None
 
     def start(self, doc):
         self._streams.clear()
         self._last_row.clear()
+        self._lab_t0 = self.clock.now() if self.clock is not None else None
         total = doc.get("num_points")
         self._bar = tqdm(total=total if isinstance(total, int) and total > 0 else None, file=self.file,
                          desc=str(doc.get("plan_name", "run")), unit="event", leave=True, dynamic_ncols=True)
@@ -58,20 +65,24 @@ class LiveDisplay(CallbackBase):
     def descriptor(self, doc):
         fields = hinted_fields(doc)
         units = [doc["data_keys"][f].get("units") or "" for f in fields]
-        self._streams[doc["uid"]] = (doc.get("name", "primary"), list(zip(fields, units)))
+        name = doc.get("name", "primary")
+        self._streams[doc["uid"]] = (name, list(zip(fields, units)))
         if fields:
             header = "  ".join(f"{f:>14}" for f in fields)
             unit_row = "  ".join(f"{'[' + u + ']' if u else '':>14}" for u in units)
-            self._write(f"{doc.get('name', 'primary')}:\n  {header}\n  {unit_row}")
+            self._write(f"{'':<8}{header}\n{'':<8}{unit_row}")
 
     def event(self, doc):
         name, fields = self._streams.get(doc["descriptor"], ("?", []))
-        if self._bar is not None and name == "primary":
+        if self._bar is not None:
+            if self._lab_t0 is not None:
+                self._bar.set_postfix_str(f"lab time +{_duration(self.clock.now() - self._lab_t0)}",
+                                          refresh=False)
             self._bar.update(1)
         now = time.monotonic()
         if fields and now - self._last_row.get(name, -1e9) >= self.min_interval:
             self._last_row[name] = now
-            self._write("  " + "  ".join(f"{_format(doc['data'].get(f), u):>14}" for f, u in fields))
+            self._write(f"{name[:7]:<8}" + "  ".join(f"{_format(doc['data'].get(f), u):>14}" for f, u in fields))
 
     def event_page(self, doc):
         for event in _events(doc):
@@ -92,6 +103,13 @@ class LiveDisplay(CallbackBase):
 
     def _write(self, text: str) -> None:
         tqdm.write(text, file=self.file)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    days, rest = divmod(seconds, 86400)
+    text = time.strftime("%H:%M:%S", time.gmtime(rest))
+    return f"{days}d {text}" if days else text
 
 
 def _events(page: dict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import tomllib
+import typing
 from typing import Any, Callable, Mapping
 
 from labctl.plans.params import ParameterError
@@ -78,6 +79,29 @@ def fill_device_defaults(func: Callable, kwargs: dict, devices_by_kind: Mapping[
             if pname in names and len(devices_by_kind.get(kind, [])) == 1:
                 out[pname] = devices_by_kind[kind][0]
     return out
+
+
+def _wants_device(annotation) -> bool:
+    """Whether a parameter annotation is a bluesky protocol (``Movable``, ``Flyable``...) or holds one."""
+    if getattr(annotation, "__module__", "") == "bluesky.protocols":
+        return True
+    return any(_wants_device(arg) for arg in typing.get_args(annotation))
+
+
+def check_device_arguments(func: Callable, kwargs: Mapping[str, Any], device_names) -> None:
+    """Refuse a name that is not a device where *func* takes devices (``pstat=vmp9``)."""
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # unresolvable annotations: nothing to check against
+        return
+    names = set(device_names)
+    for pname, value in kwargs.items():
+        if not _wants_device(hints.get(pname)):
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item not in names:
+                raise ParameterError(f"{pname}={item!r} is not a device of this lab; devices: "
+                                     f"{', '.join(sorted(names))}")
 
 
 def resolve_devices(value: Any, devices: Mapping[str, Any]) -> Any:

@@ -7,6 +7,7 @@ The CLI, the IPython namespace and the queue server all take plans from here, so
 from __future__ import annotations
 
 import importlib
+import inspect
 import warnings
 from typing import Callable
 
@@ -42,6 +43,6 @@ def discover_plans() -> dict[str, Callable]:
             continue
         for name in getattr(module, "__all__", ()):
             func = getattr(module, name)
-            if callable(func):
+            if inspect.isfunction(func):  # not the exceptions and helpers a module may also export
                 plans[name] = func
     return plans

@@ -104,7 +104,7 @@ def parse_profile(text: str, source: str = "<profile>") -> Profile:
 # -- checking -----------------------------------------------------------------------------------------------
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED = {"RE", "devices", "storage", "simlab", "profile", "run", "close", "md", "bps", "bp"}
+_RESERVED = {"RE", "devices", "storage", "simlab", "profile", "run", "close", "md", "bps", "bp", "operator"}
 _LAB = {"name": Opt(str, required=True), "data_dir": Opt(str), "description": Opt(str)}
 _SIM = {"seed": Opt(int), "acceleration": Opt(float, min=0), "noise": Opt(float, min=0),
         "cells": Opt(dict), "gas": Opt(dict), "start": Opt(float)}

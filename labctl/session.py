@@ -69,6 +69,8 @@ class Session:
             for spec in order:
                 devices[spec.name] = _build(spec, ctx)
             clock = devices[order[0].name]
+            if "operator" not in devices:
+                devices["operator"] = _operator(simlab, ctx.clock, profile)
             storage = _open_storage(profile, data_dir)
             RE = RunEngine(scan_id_source=_scan_id_source(storage))
             storage.subscribe(RE)
@@ -107,7 +109,7 @@ class Session:
         if show:
             from .live import LiveDisplay
 
-            display = LiveDisplay()
+            display = LiveDisplay(clock=getattr(self.clock, "clock", None))
             token = self.RE.subscribe(display)
         try:
             return tuple(self.RE(plan, **dict(md or {})))
@@ -162,6 +164,33 @@ def _build_order(profile: Profile) -> list[InstrumentSpec]:
     return clocks + [s for s in profile.instruments.values() if s.kind != "clock"]
 
 
+def _operator(simlab, clock, profile: Profile):
+    """The person at the bench as a device: checkpoints confirmed at the console, or, in the simulated lab,
+    performed on the simulated world by its operator."""
+    from labctl.devices.operator import Operator, console_confirmer
+
+    if simlab is None:
+        return Operator(console_confirmer, clock, name="operator")
+
+    def perform(checkpoint) -> str:
+        params = dict(checkpoint.params)
+        pstat = params.pop("potentiostat", None)
+        if pstat is not None:  # the plan names an instrument; the simulated world wires cells to channels
+            params.setdefault("channel", _world_channel(profile.instruments[pstat]))
+        simlab.operator.perform(checkpoint.action, **params)
+        return "simulated operator"
+
+    return Operator(perform, clock, name="operator")
+
+
+def _world_channel(spec: InstrumentSpec) -> str:
+    """The simulated world's ``unit:channel`` behind a potentiostat instrument of the profile."""
+    unit = spec.transport.split("://", 1)[-1].strip("/")
+    if spec.driver.startswith("gamry."):
+        return f"{unit.split('-')[0].lower()}:1"
+    return f"{unit}:{int(spec.options.get('channel', 1))}"
+
+
 def _build(spec: InstrumentSpec, ctx: BuildContext):
     try:
         factory = driver(spec.driver).load_factory()
@@ -192,14 +221,31 @@ def _scan_id_source(storage):
     def next_scan_id(md: dict) -> int:
         if "scan_id" not in md:
             try:
-                newest = storage.runs(None, limit=1)
-                md["scan_id"] = (newest[0].scan_id or 0) if newest else 0
+                md["scan_id"] = _last_scan_id(storage)
             except Exception as exc:  # a catalog problem must not stop an experiment
                 log.warning("could not read the last scan id (%s); counting from 1", exc)
                 md["scan_id"] = 0
         return int(md["scan_id"]) + 1
 
     return next_scan_id
+
+
+def _last_scan_id(storage) -> int:
+    """The scan id of the most recently written run file (its first line), without waiting for the catalog
+    to open; the catalog's answer when the files cannot be read."""
+    runs_dir = getattr(storage, "runs_dir", None)
+    if runs_dir is not None:
+        from labctl.storage.jsonl import read_documents
+
+        files = sorted(Path(runs_dir).glob("*/*/*/*.jsonl"), key=lambda p: p.stat().st_mtime)
+        for path in reversed(files):
+            for name, doc in read_documents(path):
+                if name == "start" and doc.get("scan_id") is not None:
+                    return int(doc["scan_id"])
+                break
+        return 0
+    newest = storage.runs(None, limit=1)
+    return (newest[0].scan_id or 0) if newest else 0
 
 
 def _run_metadata(profile: Profile, simlab, metadata: Mapping[str, Any]) -> dict:

@@ -106,9 +106,10 @@ def wait_for_baseline(ms: Readable, clock: Movable,
     """Record until every gas in *thresholds* (fractions of the watched total: ``{"D2": 1e-4, "O2": "100
     ppm", "CO2": 1e-4}``) stays below its threshold and the *carrier* stays at or above *carrier_min* for
     *hold*; raises :class:`BaselineTimeout` naming what was still out of bounds after *timeout*.
+    Without *thresholds*: D2 1e-4, O2 and CO2 5e-4 (a chamber's residual CO2 sits near 1e-4 of the carrier).
     One run, stream ``primary``.
     """
-    thresholds = {"D2": 1e-4, "O2": 1e-4, "CO2": 1e-4} if thresholds is None else thresholds
+    thresholds = {"D2": 1e-4, "O2": 5e-4, "CO2": 5e-4} if thresholds is None else thresholds
     args = check_call(wait_for_baseline, (ms, clock),
                       {"thresholds": thresholds, "carrier": carrier, "carrier_min": carrier_min, "hold": hold,
                        "timeout": timeout, "period": period, "extra": extra})

@@ -45,6 +45,8 @@ class SimLab:
             self.world.gas.connect_vessel(vessel)
         self.operator = SimOperator(self.world)
         self.cores: dict = {}
+        self._eclibs: dict = {}
+        self._gamrycom = None
 
     def serial(self, name: str, driver: str, options: dict | None = None) -> str:
         """Register the protocol simulator for *driver* under *name*; returns its ``sim://`` URL."""
@@ -63,10 +65,17 @@ class SimLab:
         return f"sim://{name}"
 
     def eclib(self, address: str):
-        return _load(ECLIB)(self.world, address)
+        """The EClib fake serving the simulated instrument at *address*: one per address, as one DLL is
+        loaded once per process and every channel's device shares its connection."""
+        if address not in self._eclibs:
+            self._eclibs[address] = _load(ECLIB)(self.world, address)
+        return self._eclibs[address]
 
     def gamrycom(self):
-        return _load(GAMRYCOM)(self.world)
+        """The GamryCOM fake: one per lab, like the COM server every device object comes from."""
+        if self._gamrycom is None:
+            self._gamrycom = _load(GAMRYCOM)(self.world)
+        return self._gamrycom
 
     def close(self) -> None:
         from .serial import unregister
@@ -129,10 +138,13 @@ class SimOperator:
         self.world.gas.connect_vessel(name)
         return {"vessel": name}
 
-    def _swap_syringe(self, pump: str, contents: str, volume_uL: float) -> dict:
+    def _swap_syringe(self, pump: str, contents: str, volume_uL: float | None = None) -> dict:
+        """A full syringe of *contents* (the syringe's capacity unless *volume_uL* is given)."""
         if pump not in self.world._pumps:
             raise ValueError(f"no pump named {pump!r}")
-        self.world.pump(pump).refill(contents, float(volume_uL))
+        syringe = self.world.pump(pump)
+        volume_uL = syringe.volume_uL if volume_uL is None else volume_uL
+        syringe.refill(contents, float(volume_uL))
         return {"pump": pump, "contents": contents, "volume_uL": float(volume_uL)}
 
     def _start_imaging(self, **what) -> dict:
@@ -140,3 +152,6 @@ class SimOperator:
 
     def _stop_imaging(self, **what) -> dict:
         return {"imaging": False, **what}
+
+    def _capture_topography(self, **what) -> dict:
+        return {"topography": True, **what}

@@ -126,6 +126,8 @@ def test_plans_lists_units_and_ranges(runner):
     ("period=-2 min", "period='-2 min' is out of range; allowed: [0, +inf] s"),
     ("bogus=1", "unexpected keyword argument 'bogus'"),
     ("period", "expected NAME=VALUE"),
+    ("clock=clok", "clock='clok' is not a device of this lab; devices: clock, operator, valve"),
+    ("detectors=[clock, vmp9]", "detectors='vmp9' is not a device of this lab"),
 ])
 def test_bad_parameter_is_refused_before_anything_is_built(runner, tmp_path, built, monkeypatch, param, words):
     path = tmp_path / "lab.toml"
@@ -134,7 +136,8 @@ def test_bad_parameter_is_refused_before_anything_is_built(runner, tmp_path, bui
     result = runner.invoke(app, ["run", "readings", "--param", param, "--profile", str(path), "--quiet"])
     assert result.exit_code == 2
     assert words in result.stderr and "Traceback" not in result.output
-    assert len(result.stderr.strip().splitlines()) == 1
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("warning: plans in")]
+    assert len(errors) == 1 and errors[0].startswith("error: ")
     assert built == [] and not (tmp_path / "data").exists()
 
 
@@ -169,6 +172,13 @@ def test_run_then_runs_show_export(runner, bench, tmp_path):
     exported = runner.invoke(app, ["export", uid, "--csv", "--out", str(out), "--profile", str(bench)])
     assert exported.exit_code == 0, exported.output
     assert any(p.suffix == ".csv" for p in out.rglob("*"))
+    both = runner.invoke(app, ["export", uid, "--csv", "--hdf5", "--profile", str(bench)])
+    assert both.exit_code == 2 and "exactly one of --csv and --hdf5" in both.stderr
+
+    rebuilt = runner.invoke(app, ["catalog", "rebuild", "--profile", str(bench)])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "catalog rebuilt: 1 runs" in rebuilt.stdout
+    assert uid[:8] in runner.invoke(app, ["runs", "--profile", str(bench)]).stdout
 
 
 def test_show_unknown_run(runner, bench):
@@ -200,3 +210,57 @@ def test_sim_serve_prints_an_endpoint_that_answers(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
     assert proc.returncode == 0
+
+
+def test_live_table_and_progress_unless_quiet(runner, bench):
+    args = ["run", "readings", "-p", "num=3", "-p", "period=0 s", "--profile", str(bench)]
+    loud = runner.invoke(app, args)
+    assert loud.exit_code == 0, loud.output
+    assert "clock_time" in loud.stderr and "[s]" in loud.stderr  # table header with units
+    assert "3/3" in loud.stderr  # the progress bar reached num_points
+    quiet = runner.invoke(app, args + ["--quiet"])
+    assert quiet.exit_code == 0 and "clock_time" not in quiet.stderr and "3/3" not in quiet.stderr
+
+
+def test_device_kind_parameters_default_only_when_unambiguous(runner, tmp_path, monkeypatch):
+    """`clock` is filled in (one clock); `pstat` is not when the lab has two potentiostats."""
+    from labctl.params_cli import fill_device_defaults
+    from labctl.plan_registry import discover_plans
+
+    def plan(pstat, clock, operator, pump=None):
+        yield from ()
+
+    kinds = {"potentiostat": ["vmp3_1", "vmp3_2"], "clock": ["clock"], "operator": ["operator"],
+             "syringe_pump": ["pump"]}
+    assert fill_device_defaults(plan, {}, kinds) == {"clock": "clock", "operator": "operator"}
+    assert fill_device_defaults(plan, {}, {**kinds, "potentiostat": ["vmp3_1"]})["pstat"] == "vmp3_1"
+    if "galvanostatic_cycles" in discover_plans():
+        monkeypatch.setenv("LABCTL_DATA", str(tmp_path / "data"))
+        result = runner.invoke(app, ["run", "galvanostatic_cycles", "-q"])  # default profile: 3 potentiostats
+        assert result.exit_code == 2 and "'pstat'" in result.stderr
+
+
+def test_demo_on_the_default_profile(runner, tmp_path, monkeypatch):
+    pytest.importorskip("labctl.sim.lab")
+    monkeypatch.setenv("LABCTL_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("LABCTL_PROFILE", raising=False)
+    result = runner.invoke(app, ["demo", "--quiet", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    uid = next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("run "))
+    assert f"data in {tmp_path / 'data'}" in result.stdout
+    assert list((tmp_path / "data" / "runs").rglob(f"{uid}.jsonl"))
+    assert any(p.suffix == ".csv" for p in (tmp_path / "out").iterdir())
+
+
+def test_a_plan_refusing_its_arguments_exits_2_without_traceback(runner, bench):
+    result = runner.invoke(app, ["run", "readings", "-p", "num=0", "--profile", str(bench), "-q"])
+    assert result.exit_code == 2
+    assert "error: readings: num=0: expected an integer >= 1" in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name, words", [("vmp3_1", "biologic.vmp3 is not a serial instrument"),
+                                         ("nope", "no instrument named 'nope'; serial instruments: pump")])
+def test_sim_serve_refuses_what_it_cannot_serve(runner, name, words):
+    result = runner.invoke(app, ["sim", "serve", name, "--tcp", "0"])
+    assert result.exit_code == 2 and words in result.stderr

@@ -82,7 +82,7 @@ def test_clock_only_session_runs_a_plan_and_the_run_reloads(tmp_path):
     md = {"operator": "ana", "sample": "NaCu-07", "cell_id": "C7", "electrolyte": "dme", "notes": "first try"}
     with Session.from_profile(profile, data_dir=tmp_path, metadata=md) as session:
         assert isinstance(session.clock, LabClock) and isinstance(session.clock.clock, WallClock)
-        assert session.devices == {"clock": session.clock} and session.clock is session.devices["clock"]
+        assert list(session.devices) == ["clock", "operator"] and session.clock is session.devices["clock"]
         assert session.simlab is None
         for key, value in md.items():
             assert session.RE.md[key] == value
@@ -106,7 +106,7 @@ def test_clock_only_session_runs_a_plan_and_the_run_reloads(tmp_path):
 def test_profile_without_clock_gets_one(tmp_path):
     profile = parse_profile('[lab]\nname = "x"\n[instruments]\n', "x.toml")
     with Session.from_profile(profile, data_dir=tmp_path) as session:
-        assert list(session.devices) == ["clock"]
+        assert list(session.devices) == ["clock", "operator"]
         assert isinstance(session.clock, LabClock)
 
 
@@ -188,3 +188,26 @@ def test_default_profile_restricted_to_what_is_buildable_runs_on_the_simulated_c
                                                       if d is not session.clock], num=3, period="1 h"))
         assert session.clock.time.get() - t0 == pytest.approx(7200)
         assert len(session.storage.run(uid).table("primary")) == 3
+
+
+def test_simulated_operator_performs_checkpoints_on_the_world(tmp_path):
+    pytest.importorskip("labctl.sim.lab")
+    from labctl.devices.operator import Checkpoint
+
+    profile = load_profile(None).restricted(["clock"])
+    with Session.from_profile(profile, data_dir=tmp_path) as session:
+        status = session.operator.set(Checkpoint("assemble_cell", "assemble a fresh coin cell",
+                                                 {"name": "fresh", "kind": "coin", "electrolyte": "dme",
+                                                  "area_cm2": 1.767, "channel": "vmp3:1"}))
+        status.wait(5)
+        assert session.simlab.world.cell("fresh").electrolyte == "dme"
+        assert session.operator.confirmed_by.get() == "simulated operator"
+
+
+def test_ipython_namespace_has_re_devices_plans_and_bps(tmp_path):
+    from labctl.ipython import namespace
+
+    with Session.from_profile(parse_profile(CLOCK_ONLY, "bench.toml"), data_dir=tmp_path) as session:
+        ns = namespace(session)
+        assert ns["RE"] is session.RE and ns["clock"] is session.clock and ns["operator"] is session.operator
+        assert callable(ns["readings"]) and callable(ns["bps"].mv) and ns["session"] is session

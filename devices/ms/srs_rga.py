@@ -108,19 +108,37 @@ class SrsRga:
         self.slow_timeout = slow_timeout
         self.port = Port(url, name=name, timeout=timeout, **SERIAL_SETTINGS)
         self._max_mass: int | None = None
+        self._stale = True
 
     def close(self) -> None:
         self.port.close()
 
     # -- raw exchanges ------------------------------------------------------------------------------
     def _send(self, command: str) -> None:
-        self.port.read_available()  # stale bytes from an earlier timeout must not pass for this reply
+        if self._stale:  # bytes left by an exchange that failed must not pass for this reply
+            self.port.read_available()
+            self._stale = False
         self.port.write(command.encode("ascii") + b"\r")
 
+    def _read_line(self) -> bytes:
+        """Up to ``LF CR``, taking whatever has arrived at once rather than byte by byte."""
+        data = bytearray()
+        while not data.endswith(TEXT_END):
+            chunk = self.port.read_available()
+            if not chunk:
+                try:
+                    chunk = self.port.read_exact(1)
+                except InstrumentTimeout as exc:
+                    raise InstrumentTimeout(self.name, f"no reply ending {TEXT_END!r} within {self.port.timeout} s",
+                                            bytes(data) or None) from None
+            data += chunk
+        return bytes(data)
+
     def _read_text(self, command: str, slow: bool = False) -> bytes:
-        data = self._patient(lambda: self.port.read_until(TEXT_END), slow)
+        data = self._patient(self._read_line, slow)
         body = data[: -len(TEXT_END)]
         if TEXT_END in body or not body or not body.isascii():
+            self._stale = True
             raise ProtocolError(self.name, f"malformed reply to {command!r}", data)
         return body
 
@@ -132,12 +150,15 @@ class SrsRga:
         """A read that may wait up to ``slow_timeout`` in total; partial bytes at a timeout mean line noise."""
         deadline = time.monotonic() + (self.slow_timeout if slow else 0.0)
         while True:
+            began = time.monotonic()
             try:
                 return read()
             except InstrumentTimeout as exc:
+                self._stale = True
                 if exc.reply:
                     raise ProtocolError(self.name, "incomplete or garbled reply", exc.reply) from None
-                if time.monotonic() >= deadline:
+                # A port that gave up at once (not after its timeout) knows nothing more is coming.
+                if time.monotonic() >= deadline or time.monotonic() - began < self.port.timeout / 2:
                     raise
 
     def query(self, command: str, *, slow: bool = False) -> str:

@@ -74,6 +74,7 @@ class Potentiostat(Device):
     state = Cpt(DriverSignal, getter="_read_state", kind="normal")
     technique = Cpt(DriverSignal, getter="_technique_name", kind="config")
     electrode_area = Cpt(Signal, value=1.0, units="cm^2", kind="config")
+    acquiring = Cpt(DriverSignal, getter="_acquiring", kind="omitted")   # a technique runs (as of the last poll)
 
     def __init__(self, backend: PotentiostatBackend, *, clock: Clock, name: str, limits: dict | None = None,
                  electrode_area_cm2: float = 1.0, poll_period: float = DEFAULT_POLL_S, source: str = "potentiostat",
@@ -110,6 +111,9 @@ class Potentiostat(Device):
 
     def _read_state(self) -> str:
         return str(self._instant()["state"])
+
+    def _acquiring(self) -> bool:
+        return self._running
 
     def _technique_name(self) -> str:
         return self._technique.name if self._technique is not None else ""

@@ -7,9 +7,22 @@ simulated instrument, whose channels are ``vmp3:1``, ``vmp3:2``... in the world)
 
 from __future__ import annotations
 
+import weakref
+
 from labctl.devices.potentiostat.biologic import BioLogicBackend
 from labctl.devices.potentiostat.biologic.library import load_eclib
 from labctl.devices.potentiostat.device import Potentiostat
+
+
+# One EClib fake per simulated instrument, so its channels share one connection as on a real VMP3.
+_sim_libraries: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _sim_library(simlab, host: str):
+    libs = _sim_libraries.setdefault(simlab, {})
+    if host not in libs:
+        libs[host] = simlab.eclib(host)
+    return libs[host]
 
 
 def address_and_library(spec, ctx):
@@ -24,7 +37,7 @@ def address_and_library(spec, ctx):
             raise ValueError(f"{spec.name}: {transport!r} names no simulated instrument (e.g. sim://vmp3)")
         if getattr(ctx, "simlab", None) is None:
             raise ValueError(f"{spec.name}: transport {transport!r} needs the simulated lab ([sim] in the profile)")
-        return host, ctx.simlab.eclib(host)
+        return host, _sim_library(ctx.simlab, host)
     try:
         return transport, load_eclib(options.get("library"))
     except OSError as exc:

@@ -12,10 +12,8 @@ from __future__ import annotations
 import bluesky.plan_stubs as bps
 from bluesky.preprocessors import finalize_wrapper
 from bluesky.protocols import Flyable, Movable
-from ophyd import Component as Cpt
-from ophyd import Device
-
-from labctl.devices.signals import Signal
+from bluesky.utils import FailedStatus
+from labctl.devices.potentiostat.cyclelog import CycleLog
 
 from .time import wait
 
@@ -41,6 +39,16 @@ def _summary(pages, ended_by, prefix: str) -> dict:
     return {"rows": rows, "last": last, "ended_by": ended_by}
 
 
+def _instrument_errors(plan):
+    """Re-raise the instrument's own error rather than bluesky's wrapper around the failed status."""
+    try:
+        return (yield from plan)
+    except FailedStatus as exc:
+        if isinstance(exc.__cause__, Exception):
+            raise exc.__cause__ from None
+        raise
+
+
 def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, poll: float | None = None,
                   declared: set[str] | None = None):
     """Run ``technique`` on ``pstat`` and emit its rows as the ``stream`` event stream.
@@ -63,15 +71,13 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
                 declared.add(stream)
         state["started"] = True
         yield from bps.kickoff(target, wait=True)
-        if poll is None:
-            yield from bps.complete(target, wait=True)
-        else:
-            group = f"{stream}-complete-{id(state)}"
-            status = yield from bps.complete(target, wait=False, group=group)
-            while not status.done:
+        if poll is not None:  # lab time advances only through these waits, so rows stream at the pace asked
+            while True:
                 yield from wait(clock, poll)
                 state["pages"] += (yield from bps.collect(target, name=stream)) or []
-            yield from bps.wait(group=group)
+                if not (yield from bps.rd(pstat.acquiring)):
+                    break
+        yield from _instrument_errors(bps.complete(target, wait=True))
         state["pages"] += (yield from bps.collect(target, name=stream)) or []
 
     def cleanup():
@@ -81,29 +87,3 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
 
     yield from finalize_wrapper(body(), cleanup())
     return _summary(state["pages"], pstat.ended_by, target.name)
-
-
-class CycleLog(Device):
-    """Per-cycle summary of galvanostatic cycling, read into its own stream (CE is the hinted field)."""
-
-    cycle = Cpt(Signal, value=0, kind="normal")
-    current_density = Cpt(Signal, value=0.0, units="mA/cm^2", kind="normal")
-    plated_charge = Cpt(Signal, value=0.0, units="C", kind="normal")
-    stripped_charge = Cpt(Signal, value=0.0, units="C", kind="normal")
-    plated_capacity = Cpt(Signal, value=0.0, units="mAh/cm^2", kind="normal")
-    stripped_capacity = Cpt(Signal, value=0.0, units="mAh/cm^2", kind="normal")
-    ce = Cpt(Signal, value=0.0, units="%", kind="hinted")
-
-    def record(self, *, cycle: int, current_density: float, plated_C: float, stripped_C: float,
-               area_cm2: float) -> float:
-        """Store one cycle; returns its coulombic efficiency in %."""
-        ce = 100.0 * stripped_C / plated_C if plated_C > 0 else float("nan")
-        to_mAh_cm2 = 1.0 / 3.6 / area_cm2   # C -> mAh, per cm^2
-        self.cycle.put(int(cycle))
-        self.current_density.put(float(current_density))
-        self.plated_charge.put(float(plated_C))
-        self.stripped_charge.put(float(stripped_C))
-        self.plated_capacity.put(float(plated_C) * to_mAh_cm2)
-        self.stripped_capacity.put(float(stripped_C) * to_mAh_cm2)
-        self.ce.put(ce)
-        return ce

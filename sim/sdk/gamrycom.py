@@ -9,7 +9,10 @@ what makes the real library awkward, so a backend that works here works on the i
   ``GetEvents`` is alive;
 * ``Cook(n)`` hands out at most *n* points, column-major, and must be called until it returns 0;
 * each Dtaq has its own column layout (:data:`COOK_COLUMNS`);
-* failures are ``COMError`` with a signed hresult; Gamry's own have the customer bit (0x20000000) set.
+* failures are ``COMError`` with a signed hresult; Gamry's own have the customer bit (0x20000000) set;
+* a cell whose leads come off (the world's ``unplugged`` channel fault) is not an error from the library:
+  the next point carries an ``Overload`` flag (control amplifier, or voltage when the cell switch is open)
+  and the acquisition ends there (the simulated firmware gives up on an open cell).
 
 Signals and Dtaqs are translated into :class:`labctl.sim.world.Step` programs on the section's potentiostat
 channel (``"REF600-12345"`` drives ``world.channel("ref600:1")`` by default). ``calls`` records every COM call
@@ -23,7 +26,7 @@ import threading
 import weakref
 from typing import Any
 
-from labctl.sim.world import Limit, Step
+from labctl.sim.world import Limit, Sample, Step
 
 #: Current ranges of a Reference 600 (full scale, A), index = IERange: 60 pA ... 600 mA.
 IE_RANGES_A: tuple[float, ...] = tuple(6e-11 * 10 ** i for i in range(11))
@@ -31,6 +34,8 @@ IE_RANGES_A: tuple[float, ...] = tuple(6e-11 * 10 ** i for i in range(11))
 VCH_RANGES_V: tuple[float, ...] = (0.03, 0.3, 3.0, 12.0)
 COMPLIANCE_A = 0.6
 COMPLIANCE_V = 11.0
+#: ``Overload`` column bits (values are the fake's): voltage channel, control amplifier.
+OVERLOAD_V, OVERLOAD_CA = 0x2, 0x4
 
 #: Column layout of ``Cook`` per Dtaq class (public sources disagree after ``Im``; this is the one used).
 COOK_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -463,6 +468,7 @@ class _Dtaq(_EventSource):
         self._t_offset = 0.0
         self._q = 0.0
         self._meta: dict = {}
+        self._last_sample = None
 
     def Init(self, pstat, *args) -> None:
         if not isinstance(pstat, _Pstat):
@@ -514,6 +520,7 @@ class _Dtaq(_EventSource):
         channel.start()
         pstat._dtaq = self
         self._buffer, self._state, self._done_sent, self._ended_by, self._q = [], "run", False, None, 0.0
+        self._last_sample = None
 
     def Stop(self) -> None:
         self._halt("stopped")
@@ -552,7 +559,7 @@ class _Dtaq(_EventSource):
     def _program(self, pstat: _Pstat, signal) -> list:
         raise NotImplementedError
 
-    def _row(self, sample, stop_test: int) -> tuple:
+    def _row(self, sample, stop_test: int, overload: int = 0) -> tuple:
         raise NotImplementedError
 
     def _collect(self) -> None:
@@ -563,15 +570,30 @@ class _Dtaq(_EventSource):
         if dev is None or not dev.plugged:
             return
         channel = self._pstat._channel()
-        samples = channel.drain()
+        # The state first: once stopped nothing more is recorded, so this drain holds every last sample
+        # even when another thread moves the clock in between.
         ended = channel.state == "stop"
-        limit_hit = ended and channel.ended_by == "limit"
+        samples = channel.drain()
+        why = channel.ended_by if ended else None
         for k, s in enumerate(samples):
             last = k == len(samples) - 1
-            self._buffer.append(self._row(s, 1 if (limit_hit and last) else 0))
+            self._buffer.append(self._row(s, 1 if (why == "limit" and last) else 0))
+        if samples:
+            self._last_sample = samples[-1]
+        if why == "unplugged":
+            self._buffer.append(self._open_cell_row(channel))
         if ended:
             self._state = "done"
-            self._ended_by = self._ended_by or channel.ended_by
+            self._ended_by = self._ended_by or why
+
+    def _open_cell_row(self, channel) -> tuple:
+        """The point taken once the cell leads are open: the front end's reading, flagged as an overload."""
+        e, _ = channel.instant()
+        last = self._last_sample
+        sample = Sample(channel.elapsed, last.step if last else 0, e, 0.0, last.Q if last else 0.0,
+                        last.cycle if last else 0)
+        cell_on = self._pstat._cell == self._com.CellOn
+        return self._row(sample, 0, OVERLOAD_CA if cell_on else OVERLOAD_V)
 
     def _halt(self, why: str) -> None:
         if self._state != "run":
@@ -616,9 +638,9 @@ class _DtaqChrono(_Dtaq):
             raise COMError(E_INVALIDARG, "GamryDtaqChrono needs a GamrySignalConst")
         return _const_program(self, pstat, signal, "Ewe" if self._type == self._com.ChronoPot else "I")
 
-    def _row(self, s, stop_test):
+    def _row(self, s, stop_test, overload=0):
         p = self._pstat
-        return (s.t, s.Ewe, s.Ewe, s.I, s.Q, self._meta["vsig"], 0.0, p._ie_range, 0, stop_test)
+        return (s.t, s.Ewe, s.Ewe, s.I, s.Q, self._meta["vsig"], 0.0, p._ie_range, overload, stop_test)
 
 
 class _DtaqCiiv(_Dtaq):
@@ -631,8 +653,8 @@ class _DtaqCiiv(_Dtaq):
             raise COMError(E_INVALIDARG, "GamryDtaqCiiv needs a GamrySignalConst in GstatMode")
         return _const_program(self, pstat, signal, "Ewe")
 
-    def _row(self, s, stop_test):
-        return (s.t, s.Ewe, s.Ewe, s.I, self._meta["vsig"], 0.0, self._pstat._ie_range, 0, stop_test)
+    def _row(self, s, stop_test, overload=0):
+        return (s.t, s.Ewe, s.Ewe, s.I, self._meta["vsig"], 0.0, self._pstat._ie_range, overload, stop_test)
 
 
 class _DtaqOcv(_Dtaq):
@@ -644,8 +666,8 @@ class _DtaqOcv(_Dtaq):
         self._meta["vsig"] = 0.0
         return [Step("ocv", duration=signal.duration, record_dt=signal.period)]
 
-    def _row(self, s, stop_test):
-        return (s.t, s.Ewe, s.Ewe, 0.0, 0.0, 0, stop_test, 0.0, 0.0, 0.0)
+    def _row(self, s, stop_test, overload=0):
+        return (s.t, s.Ewe, s.Ewe, 0.0, 0.0, overload, stop_test, 0.0, 0.0, 0.0)
 
 
 class _DtaqRcv(_Dtaq):
@@ -682,14 +704,14 @@ class _DtaqRcv(_Dtaq):
         return [Step("sweep", vertices=(a, b), scan_rate=rate, record_dt=signal.period, limits=limits)
                 for a, b, rate, _ in segments]
 
-    def _row(self, s, stop_test):
+    def _row(self, s, stop_test, overload=0):
         cycle = 0
         for t_end, c in self._meta["ends"]:
             cycle = c
             if s.t < t_end - 1e-9:
                 break
         vsig = s.Ewe if self._meta["vsig"] is None else self._meta["vsig"]
-        return (s.t, s.Ewe, s.Ewe, s.I, vsig, 0.0, self._pstat._ie_range, 0, stop_test, cycle, 0.0)
+        return (s.t, s.Ewe, s.Ewe, s.I, vsig, 0.0, self._pstat._ie_range, overload, stop_test, cycle, 0.0)
 
 
 def _const_program(dtaq: _Dtaq, pstat: _Pstat, signal: _SignalConst, x_var: str) -> list:
@@ -839,15 +861,15 @@ class _ReadZ(_EventSource):
         if pstat._device is None or not pstat._device.plugged:
             return []
         channel = pstat._channel()
-        samples = channel.drain()
-        if channel.state != "stop" and not samples:
+        if channel.state != "stop":   # the state before the drain, so the result cannot slip past
             return []
-        eis = [s for s in samples if hasattr(s, "Z")]
-        if channel.state != "stop":
-            return []
+        eis = [s for s in channel.drain() if hasattr(s, "Z")]
         self._state = "done"
         dev = pstat._device
-        if not eis:
+        if channel.ended_by == "unplugged":
+            self._status = self._com.ReadZStatusError
+            self._message = "Control amplifier overload: no response from the cell"
+        elif not eis:
             self._status, self._message = self._com.ReadZStatusError, "No result"
         elif dev.readz_retries > 0:
             dev.readz_retries -= 1

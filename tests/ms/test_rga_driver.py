@@ -124,3 +124,22 @@ def test_dropped_connection(front_end, rga_core, rga):
     # A pseudo-terminal cannot signal a pulled cable: the line just goes quiet.
     with pytest.raises(InstrumentTimeout if front_end == "pty" else ConnectionLost):
         rga.identify()
+
+
+def test_a_silent_in_process_instrument_fails_at_once_even_for_slow_commands(lab):
+    import time
+
+    from labctl.sim.serial import install_url_handler, register, unregister
+
+    core = RGA("ms", lab.world)
+    install_url_handler()
+    register("silent-rga", core)
+    try:
+        rga = SrsRga("sim://silent-rga")  # default 30 s allowance for emission settling
+        core.inject("silent")
+        began = time.monotonic()
+        with pytest.raises(InstrumentTimeout):
+            rga.filament_on(1.0)
+        assert time.monotonic() - began < 0.5
+    finally:
+        unregister("silent-rga")

@@ -1,10 +1,12 @@
 """Electrochemistry plans on the simulated lab through the BioLogic backend and a RunEngine."""
 
+import threading
+
 import pytest
 from bluesky.utils import RunEngineInterrupted
 
 from labctl.devices.errors import LimitError
-from labctl.plans.electrochem import cv, eis, galvanostatic_cycles
+from labctl.plans.electrochem import cv, eis, galvanostatic_cycles, ocv, rate_test
 from labctl.plans.params import ParameterError
 
 
@@ -156,7 +158,8 @@ def test_an_exception_leaves_the_cell_at_open_circuit_and_keeps_the_data(RE, wor
 
 
 def test_abort_leaves_the_cell_at_open_circuit_and_keeps_the_data(RE, world, pstat, lab_clock):
-    _stop_on_first_plate_page(RE, RE.request_pause)
+    # As Ctrl-C does: the pause request comes from another thread while the run goes on.
+    _stop_on_first_plate_page(RE, lambda: threading.Thread(target=RE.request_pause).start())
     with pytest.raises(RunEngineInterrupted):
         RE(galvanostatic_cycles(pstat, lab_clock, cycles=2, poll="60 s"))
     RE.abort("operator")
@@ -165,3 +168,21 @@ def test_abort_leaves_the_cell_at_open_circuit_and_keeps_the_data(RE, world, pst
     stop = [d for n, d in RE.docs if n == "stop"][-1]
     assert stop["exit_status"] == "abort"
     assert len(_streams(RE.docs)["plate"]["vmp3_1_time"]) > 60
+
+
+def test_rate_test_reports_each_cycle_with_its_current_density(RE, pstat, lab_clock):
+    pstat.poll_period = 120.0
+    result = RE(rate_test(pstat, lab_clock, current_densities=["0.5 mA/cm^2", "1 mA/cm^2"], cycles_per_rate=2,
+                          record_dt="60 s"))
+    cycles = _streams(RE.docs)["cycles"]
+    assert cycles["cycles_cycle"] == [1, 2, 3, 4]
+    assert cycles["cycles_current_density"] == [0.5, 0.5, 1.0, 1.0]
+    assert [r["ce_percent"] for r in result.plan_result] == pytest.approx(cycles["cycles_ce"])
+    assert RE.docs[0][1]["plan_args"]["current_densities"] == ["0.5 mA/cm^2", "1 mA/cm^2"]
+
+
+def test_ocv_plan_records_the_rest_potential(RE, world, pstat, lab_clock):
+    RE(ocv(pstat, lab_clock, duration="5 min", record_dt="30 s"))
+    rows = _streams(RE.docs)["ocv"]
+    assert rows["vmp3_1_time"] == pytest.approx([30.0 * k for k in range(11)], abs=1e-4)
+    assert rows["vmp3_1_Ewe"][-1] == pytest.approx(world.cell("coin").ocv(), abs=0.01)

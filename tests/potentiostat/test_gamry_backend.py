@@ -1,234 +1,39 @@
-"""The Gamry Reference 600 backend through the GamryCOM fake, on the simulated world's potentiostat channel."""
+"""The Gamry Reference 600 backend through the GamryCOM fake, on the simulated lab's liquid cell.
+
+The chip's Pt working electrode (0.0005 cm^2, DME electrolyte) sits on channel ``ref600:1`` as in the default
+profile; it starts Na-free, resting near 2.7 V vs Na+/Na, so Na has to be plated before anything can strip.
+"""
 
 from __future__ import annotations
 
 import math
-import sys
-import types
-from collections import namedtuple
-from dataclasses import dataclass
 
 import pytest
 
-from labctl.sim.clock import SimClock
-
-# -- the simulated world (a small stand-in channel until labctl.sim.world exists) ---------------------------
-try:
-    from labctl.sim.lab import SimLab
-    from labctl.sim.world import Step  # noqa: F401
-except ImportError:
-    SimLab = None
-
-    @dataclass(frozen=True)
-    class Limit:
-        var: str
-        op: str
-        value: float
-        action: str = "stop"
-
-    @dataclass(frozen=True)
-    class Step:
-        mode: str
-        value: float = 0.0
-        duration: float | None = None
-        charge_limit: float | None = None
-        limits: tuple = ()
-        record_dt: float | None = None
-        record_dE: float | None = None
-        vs_ocv: bool = False
-        vertices: tuple = ()
-        scan_rate: float | None = None
-        cycles: int = 1
-        frequencies: tuple = ()
-        amplitude: float = 0.0
-        galvanostatic: bool = False
-        dc: float = 0.0
-
-    _mod = types.ModuleType("labctl.sim.world")
-    _mod.Step, _mod.Limit = Step, Limit
-    sys.modules.setdefault("labctl.sim.world", _mod)
-
-Sample = namedtuple("Sample", "t step Ewe I Q cycle")
-EisSample = namedtuple("EisSample", "t step freq Z Ewe I Ewe_amp I_amp")
-
-RS, RCT, CDL, E0 = 50.0, 1.0e4, 2e-4, 0.1  # stand-in cell: Rs + (Rct || Cdl), rest potential E0
-
-
-class _StandInChannel:
-    """Rs + (Rct || C) cell under the Step semantics of docs/world-api.md (time-stepped, lazily)."""
-
-    def __init__(self, clock):
-        self.clock = clock
-        self.cell = "liquid"
-        self.state, self.ended_by, self.step_index = "stop", None, 0
-        self._steps, self._samples, self._vc = [], [], 0.0
-        self._t0 = self._t = self._step_t0 = 0.0
-        self._q = 0.0
-
-    def load(self, steps):
-        self._steps = list(steps)
-
-    def start(self):
-        self.state, self.ended_by, self.step_index = "run", None, 0
-        self._t0 = self.clock.now()
-        self._t = self._step_t0 = 0.0
-        self._q, self._last_rec = 0.0, -1e9
-        self._begin_step()
-
-    def stop(self):
-        self._advance()
-        if self.state == "run":
-            self.state, self.ended_by = "stop", "stopped"
-
-    def drain(self):
-        self._advance()
-        out, self._samples = self._samples, []
-        return out
-
-    def instant(self):
-        self._advance()
-        if self.state == "stop":
-            return E0 + self._vc, 0.0
-        return self._e, self._i
-
-    # -- physics ------------------------------------------------------------------------------------------
-    def _begin_step(self):
-        s = self._steps[self.step_index]
-        self._step_t0, self._q = self._t, 0.0
-        if s.mode == "eis":
-            self._eis_end = self._t + max(3.0 / s.frequencies[0], 0.01)
-        self._solve(s, 0.0)
-        self._record(force=True)
-
-    def _target_e(self, s, tau):
-        if s.mode == "sweep":
-            left = tau * s.scan_rate
-            for a, b in zip(s.vertices, s.vertices[1:]):
-                if left <= abs(b - a):
-                    return a + math.copysign(left, b - a)
-                left -= abs(b - a)
-            return s.vertices[-1]
-        return s.value
-
-    def _solve(self, s, tau):
-        if s.mode == "cc":
-            self._i = s.value
-        elif s.mode in ("cp_e", "sweep"):
-            self._i = (self._target_e(s, tau) - E0 - self._vc) / RS
-        else:
-            self._i = 0.0
-        self._e = E0 + self._vc + self._i * RS
-
-    def _duration(self, s):
-        if s.mode == "sweep":
-            return sum(abs(b - a) for a, b in zip(s.vertices, s.vertices[1:])) / s.scan_rate
-        if s.mode == "eis":
-            return self._eis_end - self._step_t0
-        return s.duration
-
-    def _record(self, force=False):
-        s = self._steps[self.step_index]
-        if s.mode == "eis":
-            return
-        if force or self._t - self._last_rec >= s.record_dt - 1e-9:
-            self._samples.append(Sample(self._t, self.step_index, self._e, self._i, self._q, 0))
-            self._last_rec = self._t
-
-    def _advance(self):
-        if self.state != "run":
-            return
-        target = self.clock.now() - self._t0
-        while self.state == "run" and self._t < target - 1e-12:
-            s = self._steps[self.step_index]
-            dur = self._duration(s)
-            end = self._step_t0 + dur if dur is not None else math.inf
-            dt = min((s.record_dt or 0.01) / 4, target - self._t, end - self._t)
-            if s.mode == "sweep":
-                dt = min(dt, (s.record_dt or 0.01) / 4)
-            dt = max(dt, 0.0)
-            self._t += dt
-            tau = self._t - self._step_t0
-            if s.mode in ("cc", "ocv"):
-                i = s.value if s.mode == "cc" else 0.0
-                vinf, rc = i * RCT, RCT * CDL
-            elif s.mode != "eis":
-                vinf = (self._target_e(s, tau) - E0) * RCT / (RS + RCT)
-                rc = RS * RCT * CDL / (RS + RCT)
-            if s.mode != "eis":
-                self._vc = vinf + (self._vc - vinf) * math.exp(-dt / rc)
-                self._solve(s, tau)
-                self._q += self._i * dt
-            hit = any((getattr(self, "_e" if lim.var == "Ewe" else "_i") < lim.value) if lim.op == "<" else
-                      (getattr(self, "_e" if lim.var == "Ewe" else "_i") > lim.value) for lim in s.limits)
-            if hit:
-                self._record(force=True)
-                self.state, self.ended_by = "stop", "limit"
-                return
-            if self._t >= end - 1e-12:
-                if s.mode == "eis":
-                    f = s.frequencies[0]
-                    z = RS + RCT / (1 + 2j * math.pi * f * RCT * CDL)
-                    i_amp = s.amplitude if s.galvanostatic else s.amplitude / abs(z)
-                    self._samples.append(EisSample(self._t, self.step_index, f, z, E0, 0.0,
-                                                   i_amp * abs(z), i_amp))
-                else:
-                    self._record(force=True)
-                self.step_index += 1
-                if self.step_index >= len(self._steps):
-                    self.state, self.ended_by = "stop", "done"
-                    return
-                self._begin_step()
-            else:
-                self._record()
-
-
-class _StandInWorld:
-    def __init__(self):
-        self.clock = SimClock(start=1_700_000_000.0)
-        self._channels = {}
-
-    def now(self):
-        return self.clock.now()
-
-    def channel(self, name):
-        return self._channels.setdefault(name, _StandInChannel(self.clock))
-
-
-class Lab:
-    def __init__(self):
-        if SimLab is not None:
-            self.simlab = SimLab({"seed": 1, "noise": 0.0, "cells": {
-                "liquid": {"kind": "liquid", "electrolyte": "dme", "area_cm2": 0.0005, "channel": "ref600:1"}}})
-            self.clock, self.world = self.simlab.clock, self.simlab.world
-        else:
-            self.simlab = None
-            self.world = _StandInWorld()
-            self.clock = self.world.clock
-
-    def close(self):
-        if self.simlab is not None:
-            self.simlab.close()
-
-
-# -- fixtures -------------------------------------------------------------------------------------------------
-from labctl.devices.errors import ConnectionLost, InstrumentError  # noqa: E402
-from labctl.devices.potentiostat.gamry import GamryBackend  # noqa: E402
-from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic  # noqa: E402
-from labctl.sim.sdk.gamrycom import IE_RANGES_A, FakeGamryCOM  # noqa: E402
+from labctl.devices.errors import ConnectionLost, InstrumentError
+from labctl.devices.potentiostat.gamry import GamryBackend
+from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
+from labctl.sim.lab import SimLab
+from labctl.sim.sdk.gamrycom import IE_RANGES_A
 
 SECTION = "REF600-12345"
+CHANNEL = "ref600:1"
+AREA = 0.0005                       # cm^2
+J10 = 10e-3 * AREA                  # A: 10 mA/cm^2 on the chip
+SIM = {"seed": 1, "noise": 0.0,
+       "cells": {"liquid": {"kind": "liquid", "electrolyte": "dme", "area_cm2": AREA, "channel": CHANNEL}}}
 
 
 @pytest.fixture
 def lab():
-    lab = Lab()
+    lab = SimLab(SIM)
     yield lab
     lab.close()
 
 
 @pytest.fixture
 def com(lab):
-    return FakeGamryCOM(lab.world)
+    return lab.gamrycom()
 
 
 @pytest.fixture
@@ -286,6 +91,33 @@ def test_unplugged_during_a_run_raises_connection_lost(lab, com, backend):
         backend.poll()
 
 
+def test_cell_lead_coming_off_mid_run_is_a_clear_error_and_keeps_the_rows(lab, com, backend):
+    backend.load(Galvanostatic(current=-J10, duration="60 s", record_dt="1 s"))
+    backend.start()
+    lab.clock.sleep(10.5)
+    first, running = backend.poll()
+    assert running and len(first) == 11
+    lab.clock.sleep(10.0)
+    lab.world.inject_fault(CHANNEL, "unplugged")        # t = 20.5 s
+    lab.clock.sleep(5.0)
+    with pytest.raises(InstrumentError, match=r"CP ended at t = 20.5 s: the cell stopped responding.*leads") as err:
+        backend.poll()
+    assert err.value.reply == "Overload 0x4"
+    assert backend.ended_by == "stopped" and calls(com, "SetCell")[-1][2] == (com.CellOff,)
+    rows, running = backend.poll()                      # what was recorded before the fault is not lost
+    assert not running and [r["time"] for r in rows] == pytest.approx([11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 20.5])
+    assert all(r["I"] == pytest.approx(-J10) for r in rows[:-1]) and rows[-1]["I"] == 0.0
+    assert backend.poll() == ([], False)
+    # still off the cell: the next technique fails the same way instead of reporting made-up data
+    backend.load(OCV(duration="10 s", record_dt="1 s"))
+    backend.start()
+    with pytest.raises(InstrumentError, match=r"OCV ended at t = 0 s: the cell stopped responding"):
+        run(backend, lab.clock)
+    lab.world.clear_fault(CHANNEL)
+    backend.start()
+    assert len(run(backend, lab.clock)) == 11 and backend.ended_by == "done"
+
+
 def test_instrument_in_use_is_a_gamry_error_with_advice(lab, com, backend):
     other = GamryBackend(com, SECTION, lab.clock, name="second")
     with pytest.raises(InstrumentError) as err:
@@ -303,26 +135,35 @@ def test_current_beyond_the_instrument_is_a_gamry_error(lab, com, backend):
 
 
 def test_galvanostatic_step_ends_within_one_sample_of_the_voltage_limit(lab, com, backend):
-    cp = Galvanostatic(current="50 uA", e_max="0.3 V", record_dt="0.1 s", duration="600 s")
-    backend.load(cp)
+    # The chip starts Na-free near 2.7 V, above any stripping cutoff: plate first, then strip to 1 V.
+    backend.load(Galvanostatic(current=-J10, duration="60 s", record_dt="1 s"))
+    backend.start()
+    plated = run(backend, lab.clock, dt=5.0)
+    assert backend.ended_by == "done" and plated[-1]["Q"] == pytest.approx(-J10 * 60, rel=1e-9)
+
+    strip = Galvanostatic(current=J10, e_max="1 V", record_dt="0.1 s", duration="600 s")
+    backend.load(strip)
     assert calls(com, "SetCtrlMode")[-1][2] == (com.GstatMode,)
     assert calls(com, "SetIERangeMode")[-1][2] == (False,)
-    assert IE_RANGES_A[calls(com, "SetIERange")[-1][2][0]] == pytest.approx(60e-6)  # smallest range >= 50 uA
-    assert calls(com, "SetStopXMax", "GamryDtaqCiiv")[-1][2] == (True, 0.3)
+    assert IE_RANGES_A[calls(com, "SetIERange")[-1][2][0]] == pytest.approx(6e-6)  # smallest range >= 5 uA
+    assert calls(com, "Init", "GamryDtaqCiiv") and calls(com, "SetStopXMax", "GamryDtaqCiiv")[-1][2] == (True, 1.0)
     backend.start()
     sig = calls(com, "Init", "GamrySignalConst")[-1][2]
-    assert sig[1:4] == pytest.approx((50e-6, 600.0, 0.1)) and sig[4] == com.GstatMode
+    assert sig[1:4] == pytest.approx((J10, 600.0, 0.1)) and sig[4] == com.GstatMode
     order = [c[1] for c in com.calls if c[1] in ("SetSignal", "SetCell", "Run")]
     assert order[-3:] == ["SetSignal", "SetCell", "Run"] and calls(com, "SetCell")[-1][2] == (com.CellOn,)
     rows = run(backend, lab.clock)
     assert backend.ended_by == "limit"
-    assert rows[-1]["Ewe"] >= 0.3
     dv = max(b["Ewe"] - a["Ewe"] for a, b in zip(rows, rows[1:]))
-    assert rows[-2]["Ewe"] < 0.3 and rows[-1]["Ewe"] - 0.3 <= dv
-    assert rows[-1]["time"] < 600.0
-    assert all(abs(r["I"] - 50e-6) < 1e-9 for r in rows)
+    assert rows[-2]["Ewe"] < 1.0 <= rows[-1]["Ewe"] and rows[-1]["Ewe"] - 1.0 <= dv
+    assert all(r["I"] == pytest.approx(J10, rel=1e-9) for r in rows)
     times = [r["time"] for r in rows]
-    assert times == sorted(times) and rows[-1]["Q"] == pytest.approx(50e-6 * times[-1], rel=0.02)
+    assert times == sorted(times) and times[-1] < 60.0      # less comes back than was plated
+    # the instrument's record agrees with the cell: the firmware ended the step on the limit at that point,
+    # and the charge the rows add up to is what left the electrode
+    step, why, t_end = lab.world.channel(CHANNEL).step_log[-1]
+    assert why == "limit" and t_end == pytest.approx(times[-1])
+    assert rows[-1]["Q"] == pytest.approx(lab.world.cell("liquid").inventory()["stripped_C"], rel=1e-9)
     assert calls(com, "SetCell")[-1][2] == (com.CellOff,)
 
 
@@ -348,10 +189,19 @@ def test_cv_at_20_mV_per_s_has_the_points_its_range_and_step_imply(lab, com, bac
     rows = run(backend, lab.clock, dt=5.0)
     assert backend.ended_by == "done"
     assert len(rows) == cv.expected_points()
-    assert rows[-1]["time"] == pytest.approx(cv.duration(), abs=0.2)
-    e = [r["Ewe"] - r["I"] * 0 for r in rows]
-    assert min(e) < -0.25 and max(e) > 0.45
+    assert rows[-1]["time"] == pytest.approx(cv.duration(), abs=1e-9)
+    # every point sits on the programmed triangle at its own time
+    path = cv.vertices()
+    for r in rows:
+        left = r["time"] * 0.02
+        for a, b in zip(path, path[1:]):
+            if left <= abs(b - a) + 1e-12:
+                assert r["Ewe"] == pytest.approx(a + math.copysign(left, b - a), abs=1e-9)
+                break
+            left -= abs(b - a)
     assert {r["cycle"] for r in rows} == {0, 1}
+    lowest = min(rows, key=lambda r: r["Ewe"])
+    assert lowest["Ewe"] == pytest.approx(-0.3) and lowest["I"] < 0     # Na plates below 0 V
 
 
 def test_peis_1MHz_to_100mHz_at_10_points_per_decade(lab, com, backend):
@@ -370,6 +220,9 @@ def test_peis_1MHz_to_100mHz_at_10_points_per_decade(lab, com, backend):
         assert r["Zmod"] == pytest.approx(math.hypot(r["Zre"], r["Zim"]), rel=1e-9)
         assert r["Zphase"] == pytest.approx(math.degrees(math.atan2(r["Zim"], r["Zre"])), abs=1e-9)
     assert rows[0]["Zre"] < rows[-1]["Zre"]   # high-frequency intercept below the low-frequency one
+    cell = lab.world.cell("liquid")             # noiseless lab: exactly the cell's equivalent circuit
+    for r in rows:
+        assert complex(r["Zre"], r["Zim"]) == pytest.approx(cell.impedance(r["freq"]), rel=1e-9)
     assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
 
 
@@ -468,3 +321,23 @@ def test_cook_returns_column_major_chunks_until_zero(lab, com):
     assert total == 101
     assert cols == ((),) * 10
     pstat.Close()
+
+
+def test_no_row_is_lost_when_lab_time_moves_between_reads(lab, com, backend, monkeypatch):
+    # In a plan another thread (the lab clock, a second device) can move lab time while the backend reads the
+    # instrument; the run may end in between, and the rows recorded until then must still arrive.
+    channel = lab.world.channel(CHANNEL)
+    drain = channel.drain
+
+    def drain_then_time_passes():
+        out = drain()
+        monkeypatch.setattr(channel, "drain", drain)
+        lab.clock.sleep(30.0)
+        return out
+
+    backend.load(OCV(duration="10 s", record_dt="1 s"))
+    backend.start()
+    lab.clock.sleep(2.5)
+    monkeypatch.setattr(channel, "drain", drain_then_time_passes)
+    rows = run(backend, lab.clock)
+    assert backend.ended_by == "done" and [r["time"] for r in rows] == pytest.approx(range(11))

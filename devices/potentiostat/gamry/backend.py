@@ -4,6 +4,10 @@ GamryCOM is event driven: a Dtaq (or ``GamryReadZ``) raises ``OnDataAvailable``/
 connected with ``GetEvents``, but only while somebody runs ``PumpEvents``. ``poll`` therefore pumps events,
 then cooks the Dtaq until ``Cook`` returns no points, so rows recorded up to a stop are never lost. Lab-time
 waits (settling after a stop) go through the injected clock.
+
+A cell that stops responding (a lead comes off) is no COM error: the acquisition ends on a point flagged in
+its ``Overload`` column. ``poll`` turns that into an :class:`InstrumentError` once, keeping the rows recorded
+up to then for the next ``poll``, so a plan can still store them while it switches the cell off.
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ class GamryBackend:
         self._running = False
         self._stopping = False
         self._ended_by: str | None = None
+        self._fault: InstrumentError | None = None   # raised by the next poll
         # impedance state
         self._freq_index = 0
         self._retries_left = 0
@@ -164,7 +169,7 @@ class GamryBackend:
             for setter, value in program.stops:
                 getattr(dtaq, setter)(True, value)
         self._program, self._technique, self._dtaq = program, technique, dtaq
-        self._ended_by = None
+        self._ended_by, self._fault = None, None
         self._rows = []
 
     def start(self) -> None:
@@ -173,7 +178,7 @@ class GamryBackend:
         if program is None:
             raise InstrumentError(self.name, "no technique loaded; call load() first")
         com = self.com
-        self._rows, self._ended_by, self._stopping = [], None, False
+        self._rows, self._ended_by, self._stopping, self._fault = [], None, False, None
         with self._com_call(f"starting {self._technique.name}", "run"):
             if program.relative_to_ocv:
                 self._ocv = float(pstat.MeasureV())  # cell still off: this is the open-circuit potential
@@ -191,6 +196,9 @@ class GamryBackend:
                 self._advance_impedance()
         if self._decoder is not None:
             self._cook()
+        if self._fault is not None:
+            fault, self._fault = self._fault, None
+            raise fault
         rows, self._rows = self._rows, []
         return rows, self._running
 
@@ -252,9 +260,17 @@ class GamryBackend:
         if not self._running:
             return
         self._running = False
+        decoder = self._decoder
         if self._stopping:
             self._ended_by = "stopped"
-        elif self._decoder is not None and self._decoder.stop_test:
+        elif decoder is not None and decoder.last_overload:
+            self._ended_by = "stopped"
+            self._fault = InstrumentError(
+                self.name, f"{self._technique.name} ended at t = {decoder.last_time:g} s: the cell stopped responding "
+                           "and the potentiostat went into overload, as when a lead comes off; check that the "
+                           "working, reference and counter leads are on the cell, then start again",
+                reply=f"Overload 0x{decoder.last_overload:X}")
+        elif decoder is not None and decoder.stop_test:
             self._ended_by = "limit"
         else:
             self._ended_by = "done"
@@ -309,7 +325,8 @@ class GamryBackend:
                 self._finish_impedance("stopped")
                 if self._stopping:
                     return
-                raise InstrumentError(self.name, f"impedance measurement failed at {freq:g} Hz", reply=message)
+                raise InstrumentError(self.name, f"impedance measurement failed at {freq:g} Hz; check the cell "
+                                                 "leads and connections", reply=message)
             zre, zim = float(readz.Zreal()), float(readz.Zimag())
             self._rows.append({
                 "time": self.clock.now() - self._t0, "freq": float(readz.Zfreq()), "Zre": zre, "Zim": zim,

@@ -35,6 +35,8 @@ class RowDecoder:
         self._q = 0.0
         self.stop_test = False
         self.overload = False
+        self.last_overload = 0      # Overload flags of the newest point (non-zero: the cell stopped responding)
+        self.last_time = 0.0
 
     def rows(self, count: int, cols) -> list[dict]:
         out = []
@@ -51,8 +53,9 @@ class RowDecoder:
             self._last = (t, current)
             if p.get("StopTest"):
                 self.stop_test = True
-            if p.get("Overload"):
-                self.overload = True
+            self.last_overload = int(p.get("Overload") or 0)
+            self.overload = self.overload or bool(self.last_overload)
+            self.last_time = t
             out.append({"time": t, "Ewe": float(p["Vf"]), "I": current, "Q": q,
                         "cycle": int(p.get("Cycle", 0)), "step": 0})
         return out

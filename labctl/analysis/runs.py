@@ -1,0 +1,153 @@
+"""Analyses of whole stored runs, by the kind of experiment that recorded them.
+
+Each function takes a stored run (``labctl.storage`` ``StoredRun``: ``start`` metadata and ``table(stream)``)
+and returns plain numbers and arrays. Flow, temperature and pressure come from the run's data and metadata,
+never from constants here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .columns import column
+from .dems import co2_per_sweep, sweep_windows
+from .eis import Resistances, resistances
+from .electrochem import coulombic_efficiency
+from .gas import baseline_fraction, integrate_amount, molar_volume_L
+
+TITRATION_GASES = ("D2", "HD", "CO2")
+
+
+def _cutoff(run) -> float | None:
+    args = run.start.get("plan_args", {})
+    text = args.get("strip_cutoff")
+    if text is None:
+        return None
+    return float(str(text).split()[0])
+
+
+def galvanostatic_table(run) -> pd.DataFrame:
+    """Plate and strip rows of a cycling run in recorded order (lab time in ``time``)."""
+    parts = [run.table(s) for s in ("plate", "strip") if s in run.streams]
+    if not parts:
+        raise KeyError(f"run {run.uid[:8]} has no plate/strip streams (streams: {run.streams})")
+    table = pd.concat(parts, ignore_index=True).sort_values("time", kind="stable").reset_index(drop=True)
+    return table
+
+
+def cycling(run) -> pd.DataFrame:
+    """Coulombic efficiency per cycle, recomputed from the recorded rows."""
+    return coulombic_efficiency(galvanostatic_table(run), cutoff_V=_cutoff(run))
+
+
+def voltage_profiles(run, cycles=(1, 10)) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Ewe against areal capacity (mAh/cm^2) for each requested cycle: plating then stripping, as in Fig. 1a,b.
+
+    Plating runs the capacity up from 0, stripping back down toward 0, so one curve shows both halves.
+    """
+    table = galvanostatic_table(run)
+    area = float(run.start.get("electrode_area_cm2", 1.0))
+    current = table[column(table, "I")].to_numpy(float)
+    ewe = table[column(table, "Ewe")].to_numpy(float)
+    t = table["time"].to_numpy(float)
+    sign = np.sign(current)
+    # cycle k starts at the k-th change from non-negative to negative current
+    starts = [0] + [i for i in range(1, len(sign)) if sign[i] < 0 <= sign[i - 1]]
+    out = {}
+    for k in cycles:
+        if k - 1 >= len(starts):
+            continue
+        i0 = starts[k - 1]
+        i1 = starts[k] if k < len(starts) else len(sign)
+        dt = np.diff(np.concatenate(([t[i0] - (t[i0 + 1] - t[i0]) if i1 - i0 > 1 else t[i0]], t[i0:i1])))
+        capacity = np.cumsum(-current[i0:i1] * dt) / 3.6 / area  # mAh/cm^2 still on the electrode
+        out[k] = (capacity, ewe[i0:i1])
+    return out
+
+
+@dataclass
+class Titration:
+    electrolyte: str | None
+    blank: bool
+    mol: dict[str, float]
+    baseline: dict[str, float]
+    molar_volume_L: float
+    trace: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False, default_factory=dict)
+
+
+def titration(run, gases=TITRATION_GASES) -> Titration:
+    """Moles of each gas released after the D2O injection: ∫ r·(x - baseline)/Vm dt over the titration stream."""
+    md = run.start
+    vm = molar_volume_L(float(md["gas_temperature_K"]), float(md["gas_pressure_Pa"]))
+    table = run.table("titration")
+    before = run.table("baseline") if "baseline" in run.streams else None
+    t = table["time"].to_numpy(float)
+    flow = table[column(table, "flow")].to_numpy(float)
+    mol, base, trace = {}, {}, {}
+    for gas in gases:
+        x = table[column(table, f"fraction_{gas}")].to_numpy(float)
+        if before is not None and len(before):
+            b = before[column(before, f"fraction_{gas}")].to_numpy(float)
+            bt = before["time"].to_numpy(float)
+            base[gas] = baseline_fraction(bt, b, before=bt[-1] + 1e-9, span=min(300.0, bt[-1] - bt[0] + 1e-9))
+        else:
+            base[gas] = 0.0
+        mol[gas] = integrate_amount(t, x, flow, vm, baseline=base[gas])
+        trace[gas] = (t, x)
+    return Titration(md.get("electrolyte"), bool(md.get("blank", False)), mol, base, vm, trace)
+
+
+@dataclass
+class Dems:
+    electrolyte: str | None
+    cycle_targets: list[int]
+    co2_mol: list[float]
+    time_s: np.ndarray = field(repr=False)
+    co2_fraction: np.ndarray = field(repr=False)
+    sealed: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def cumulative_mol(self) -> list[float]:
+        return list(np.cumsum(self.co2_mol))
+
+
+def dems(run) -> Dems:
+    """CO2 per sweep, from the valve moves and the gas stream recorded in one DEMS run."""
+    md = run.start
+    vm = molar_volume_L(float(md["gas_temperature_K"]), float(md["gas_pressure_Pa"]))
+    gas = run.table("gas")
+    valve = run.table("valve")
+    t = gas["time"].to_numpy(float)
+    x = gas[column(gas, "fraction_CO2")].to_numpy(float)
+    flow = gas[column(gas, "flow")].to_numpy(float)
+    positions = valve[column(valve, "position_name")].astype(str).tolist()
+    vt = valve["time"].to_numpy(float)
+    end = float(max(t[-1], vt[-1]))
+    sweep_name = md.get("valve_sweep", "sweep")
+    windows = sweep_windows(vt, positions, sweep=sweep_name, end=end)
+    amounts = co2_per_sweep(t, x, flow, vm, windows)
+    sealed, opened = [], float(run.start["time"])
+    for start, stop in windows:
+        sealed.append((opened, start))
+        opened = stop
+    return Dems(md.get("electrolyte"), list(md.get("plan_args", {}).get("cycle_targets", [])), amounts, t, x, sealed)
+
+
+def impedance(run) -> tuple[np.ndarray, np.ndarray, np.ndarray, Resistances]:
+    """Frequencies, Z', Z'' and the resistances read off the spectrum."""
+    table = run.table("eis")
+    f = table[column(table, "freq")].to_numpy(float)
+    zr = table[column(table, "Zre")].to_numpy(float)
+    zi = table[column(table, "Zim")].to_numpy(float)
+    return f, zr, zi, resistances(f, zr, zi)
+
+
+def voltammogram(run) -> tuple[np.ndarray, np.ndarray]:
+    """Potential and current density (mA/cm^2) of a CV run."""
+    table = run.table("cv")
+    area = float(run.start.get("electrode_area_cm2", 1.0))
+    return (table[column(table, "Ewe")].to_numpy(float),
+            table[column(table, "I")].to_numpy(float) * 1e3 / area)
