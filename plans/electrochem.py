@@ -15,11 +15,11 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.protocols import Flyable, Movable
 
-from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS, Galvanostatic
+from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS
 from labctl.devices.units import quantity
 
 from .params import ParameterError, QuantityLike, Unit, check_call
-from .stubs.electrochem import CycleLog, run_technique, validate_all
+from .stubs.electrochem import CycleLog, cycle_block, cycle_techniques, run_technique, validate_all
 
 __all__ = ["ocv", "galvanostatic_cycles", "rate_test", "cv", "eis"]
 
@@ -75,39 +75,6 @@ def _units(func):
     return declared_units(func)
 
 
-def _cycle_techniques(current_density: float, area: float, plate_capacity: float | None, plate_time: float | None,
-                      strip_cutoff: float, record_dt: float, rest: float, strip_time_limit: float | None):
-    """Plate (negative current for a capacity or a time), rest, strip (positive current to the cutoff)."""
-    current = current_density * area * 1e-3   # mA/cm^2 x cm^2 -> A
-    if plate_capacity is not None:
-        plate = Galvanostatic(-current, charge=plate_capacity * area * 3.6, record_dt=record_dt)
-    else:
-        plate = Galvanostatic(-current, duration=plate_time, record_dt=record_dt)
-    strip = Galvanostatic(current, e_max=strip_cutoff, duration=strip_time_limit, record_dt=record_dt)
-    rest_t = OCV(rest, record_dt=min(record_dt, rest)) if rest > 0 else None
-    return plate, rest_t, strip
-
-
-def _cycles(pstat, clock, log: CycleLog, density: float, techniques, cycles: int, first_cycle: int,
-            area: float, declared: set, poll):
-    plate, rest_t, strip = techniques
-    results = []
-    for n in range(first_cycle, first_cycle + cycles):
-        p = yield from run_technique(pstat, clock, plate, "plate", declared=declared, poll=poll)
-        if rest_t is not None:
-            yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll)
-        s = yield from run_technique(pstat, clock, strip, "strip", declared=declared, poll=poll)
-        if rest_t is not None:
-            yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll)
-        plated = abs(p["last"].get("Q", 0.0))
-        stripped = max(s["last"].get("Q", 0.0), 0.0)
-        ce = log.record(cycle=n, current_density=density, plated_C=plated, stripped_C=stripped, area_cm2=area)
-        yield from bps.trigger_and_read([log, clock], name="cycles")
-        results.append({"cycle": n, "plated_C": plated, "stripped_C": stripped, "ce_percent": ce,
-                        "strip_ended_by": s["ended_by"], "strip_last_Ewe": s["last"].get("Ewe")})
-    return results
-
-
 def galvanostatic_cycles(
         pstat: Flyable, clock: Movable,
         current_density: Annotated[QuantityLike, Unit("mA/cm^2", **_POSITIVE)] = "0.5 mA/cm^2",
@@ -132,7 +99,7 @@ def galvanostatic_cycles(
     if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
         raise ParameterError(f"cycles={cycles!r} must be a positive integer")
     area = _area(pstat)
-    techniques = _cycle_techniques(v["current_density"], area, v["plate_capacity"], v["plate_time"],
+    techniques = cycle_techniques(v["current_density"], area, v["plate_capacity"], v["plate_time"],
                                    v["strip_cutoff"], v["record_dt"], v["rest"], v["strip_time_limit"])
     validate_all(pstat, [t for t in techniques if t is not None])
     log = CycleLog(name="cycles")
@@ -141,7 +108,7 @@ def galvanostatic_cycles(
     metadata.update(electrode_area_cm2=area, hints={"dimensions": [(["cycles_cycle"], "cycles")]})
 
     def body():
-        return (yield from _cycles(pstat, clock, log, v["current_density"], techniques, cycles, 1, area, set(),
+        return (yield from cycle_block(pstat, clock, log, v["current_density"], techniques, cycles, 1, area, set(),
                                    v["poll"]))
 
     return (yield from _safe_run(pstat, body(), metadata))
@@ -165,7 +132,7 @@ def rate_test(
     if not v["current_densities"]:
         raise ParameterError("current_densities is empty")
     area = _area(pstat)
-    blocks = [(j, _cycle_techniques(j, area, v["plate_capacity"], None, v["strip_cutoff"], v["record_dt"],
+    blocks = [(j, cycle_techniques(j, area, v["plate_capacity"], None, v["strip_cutoff"], v["record_dt"],
                                     v["rest"], None)) for j in v["current_densities"]]
     every = [t for _, ts in blocks for t in ts if t is not None]
     validate_all(pstat, every)
@@ -178,7 +145,7 @@ def rate_test(
         declared: set = set()
         results = []
         for k, (j, techniques) in enumerate(blocks):
-            results += yield from _cycles(pstat, clock, log, j, techniques, cycles_per_rate,
+            results += yield from cycle_block(pstat, clock, log, j, techniques, cycles_per_rate,
                                           1 + k * cycles_per_rate, area, declared, None)
         return results
 

@@ -33,8 +33,13 @@ Flow = Annotated[QuantityLike, Unit("mL/min", **_POSITIVE, description="carrier 
 Temperature = Annotated[QuantityLike, Unit("K", **_POSITIVE)]
 Pressure = Annotated[QuantityLike, Unit("Pa", **_POSITIVE)]
 
-#: fractions of the watched gases that count as "none" at the MS (the paper's "no D2, O2, CO2")
-BASELINE_THRESHOLDS = {"D2": 2e-5, "O2": 2e-5, "CO2": 2e-5}
+#: fractions of the watched gases that count as "none" at the MS (the paper's "no D2, O2, CO2"): above the
+#: chamber's own residual CO2 (~1.5e-4 of the carrier on an RGA) but far below any titration peak
+BASELINE_THRESHOLDS = {"D2": 1e-4, "O2": 5e-4, "CO2": 5e-4}
+#: how far above its baseline a gas may stay for the titration to count as finished
+RETURN_MARGIN = 3e-5
+#: readings averaged by each baseline test (30 s at the default 2 s period)
+AVERAGE = 15
 TITRATION_GASES = ("D2", "HD", "CO2")
 
 
@@ -50,7 +55,7 @@ def _names(*devices) -> list[str]:
 
 def _thresholds(ms, given: dict | None, gases) -> dict[str, float]:
     out = {}
-    for gas, value in (given or {g: BASELINE_THRESHOLDS.get(g, 2e-5) for g in gases}).items():
+    for gas, value in (given or {g: BASELINE_THRESHOLDS.get(g, 1e-4) for g in gases}).items():
         if not 0 < float(value) <= 1:
             raise ParameterError(f"threshold for {gas}={value!r} must be a fraction in (0, 1]")
         if f"{ms.name}_fraction_{gas}" not in ms.describe():
@@ -92,7 +97,7 @@ def online_ms_titration(
         check(v["carrier_flow"])
     if d2o_pump is not None:
         d2o_pump.check_rate(v["injection_rate"])
-    extra = [mfc]
+    extra = [mfc] if d2o_pump is None else [mfc, d2o_pump]
     metadata = {
         "plan_name": "online_ms_titration",
         "plan_args": {"cell": cell, "blank": blank, "d2o_volume": f"{v['d2o_volume']:g} uL",
@@ -117,12 +122,15 @@ def online_ms_titration(
             yield from bps.mv(valve, "sweep")
         yield from bps.mv(mfc, v["carrier_flow"])
         yield from filament_on(ms)
-        yield from settle(ms, clock, thresholds=base_limits, carrier="Ar", hold=v["hold"],
-                          timeout=v["baseline_timeout"], period=v["period"], extra=extra, stream="baseline")
-        if d2o_pump is not None:
-            seconds = v["d2o_volume"] / v["injection_rate"] * 3600.0
-            yield from flow_segment(d2o_pump, clock, v["injection_rate"], seconds, read_every=seconds,
-                                    stream="injection", direction="infuse")
+        base = yield from settle(ms, clock, thresholds=base_limits, carrier="Ar", hold=v["hold"],
+                                 timeout=v["baseline_timeout"], period=v["period"], extra=extra, stream="baseline",
+                                 average=AVERAGE)
+        # done when each titration gas is back within a small margin of where it sat before the injection
+        back = {gas: min(1.0, base[f"{ms.name}_fraction_{gas}"] * 1.05 + RETURN_MARGIN) for gas in return_limits}
+        if d2o_pump is not None:  # gas comes off from the first drop: the MS records throughout the injection
+            yield from set_flow(d2o_pump, v["injection_rate"], direction="infuse")
+            yield from record(ms, clock, duration=v["d2o_volume"] / v["injection_rate"] * 3600.0,
+                              period=v["period"], extra=extra, stream="titration")
             yield from set_flow(d2o_pump, 0)
         else:
             yield from checkpoint(operator, "inject_d2o", f"Inject {v['d2o_volume']:g} uL of degassed D2O "
@@ -130,8 +138,9 @@ def online_ms_titration(
         yield from record(ms, clock, duration=v["min_record"], period=v["period"], extra=extra,
                           stream="titration")
         try:
-            yield from settle(ms, clock, thresholds=return_limits, carrier=None, hold=v["return_hold"],
-                              timeout=v["record_timeout"], period=v["period"], extra=extra, stream="titration")
+            yield from settle(ms, clock, thresholds=back, carrier=None, hold=v["return_hold"],
+                              timeout=v["record_timeout"], period=v["period"], extra=extra, stream="titration",
+                              average=AVERAGE)
         except BaselineTimeout:
             pass  # the gases have not come back down: what was recorded stands, the run ends here
 

@@ -21,3 +21,15 @@ def column(table: pd.DataFrame, quantity: str, *, required: bool = True) -> str 
     if matches:
         raise KeyError(f"several columns hold {quantity!r}: {matches}; select one device's columns first")
     raise KeyError(f"no column for {quantity!r} among: {found}")
+
+
+def lab_time(table: pd.DataFrame) -> pd.Series:
+    """Lab time of each row: the lab clock's reading where the stream has one (``<clock>_time`` beside
+    ``<clock>_elapsed``), else the event time (flyers stamp their rows with lab time; plain readings are
+    stamped with wall time by the RunEngine, which in a simulated lab is not lab time).
+    """
+    for c in table.columns:
+        name = str(c)
+        if name.endswith("_elapsed") and name[: -len("_elapsed")] + "_time" in table.columns:
+            return table[name[: -len("_elapsed")] + "_time"]
+    return table["time"]

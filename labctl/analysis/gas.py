@@ -52,7 +52,11 @@ def integrate_amount(time_s, fraction, flow_mL_min, molar_volume_L_mol: float, *
 
 
 def baseline_fraction(time_s, fraction, before: float, *, span: float | None = None) -> float:
-    """Median fraction over the quiet period before *before* (the last *span* seconds of it, if given)."""
+    """Mean fraction over the quiet period before *before* (the last *span* seconds of it, if given).
+
+    The mean, not the median: near an RGA's noise floor readings are clipped at zero, and what is
+    subtracted must be the same biased level the integrated trace carries.
+    """
     t = np.asarray(time_s, float)
     x = np.asarray(fraction, float)
     keep = t < before
@@ -60,7 +64,7 @@ def baseline_fraction(time_s, fraction, before: float, *, span: float | None = N
         keep &= t >= before - span
     if not keep.any():
         raise ValueError(f"no samples before t={before} to take a baseline from")
-    return float(np.median(x[keep]))
+    return float(np.mean(x[keep]))
 
 
 def blank_corrected(amount_mol: float, blank_mol: float | None) -> float:

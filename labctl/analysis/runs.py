@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .columns import column
+from .columns import column, lab_time
 from .dems import co2_per_sweep, sweep_windows
 from .eis import Resistances, resistances
 from .electrochem import coulombic_efficiency
@@ -84,14 +84,14 @@ def titration(run, gases=TITRATION_GASES) -> Titration:
     vm = molar_volume_L(float(md["gas_temperature_K"]), float(md["gas_pressure_Pa"]))
     table = run.table("titration")
     before = run.table("baseline") if "baseline" in run.streams else None
-    t = table["time"].to_numpy(float)
+    t = lab_time(table).to_numpy(float)
     flow = table[column(table, "flow")].to_numpy(float)
     mol, base, trace = {}, {}, {}
     for gas in gases:
         x = table[column(table, f"fraction_{gas}")].to_numpy(float)
         if before is not None and len(before):
             b = before[column(before, f"fraction_{gas}")].to_numpy(float)
-            bt = before["time"].to_numpy(float)
+            bt = lab_time(before).to_numpy(float)
             base[gas] = baseline_fraction(bt, b, before=bt[-1] + 1e-9, span=min(300.0, bt[-1] - bt[0] + 1e-9))
         else:
             base[gas] = 0.0
@@ -120,16 +120,16 @@ def dems(run) -> Dems:
     vm = molar_volume_L(float(md["gas_temperature_K"]), float(md["gas_pressure_Pa"]))
     gas = run.table("gas")
     valve = run.table("valve")
-    t = gas["time"].to_numpy(float)
+    t = lab_time(gas).to_numpy(float)
     x = gas[column(gas, "fraction_CO2")].to_numpy(float)
     flow = gas[column(gas, "flow")].to_numpy(float)
     positions = valve[column(valve, "position_name")].astype(str).tolist()
-    vt = valve["time"].to_numpy(float)
+    vt = lab_time(valve).to_numpy(float)
     end = float(max(t[-1], vt[-1]))
     sweep_name = md.get("valve_sweep", "sweep")
     windows = sweep_windows(vt, positions, sweep=sweep_name, end=end)
     amounts = co2_per_sweep(t, x, flow, vm, windows)
-    sealed, opened = [], float(run.start["time"])
+    sealed, opened = [], float(min(t[0], vt[0]))
     for start, stop in windows:
         sealed.append((opened, start))
         opened = stop

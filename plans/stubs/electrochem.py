@@ -14,10 +14,11 @@ from bluesky.preprocessors import finalize_wrapper
 from bluesky.protocols import Flyable, Movable
 from bluesky.utils import FailedStatus
 from labctl.devices.potentiostat.cyclelog import CycleLog
+from labctl.devices.potentiostat.techniques import OCV, Galvanostatic
 
 from .time import wait
 
-__all__ = ["run_technique", "validate_all", "CycleLog"]
+__all__ = ["run_technique", "validate_all", "CycleLog", "cycle_techniques", "cycle_block"]
 
 
 def validate_all(pstat, techniques) -> None:
@@ -87,3 +88,41 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
 
     yield from finalize_wrapper(body(), cleanup())
     return _summary(state["pages"], pstat.ended_by, target.name)
+
+
+def cycle_techniques(current_density: float, area: float, plate_capacity: float | None, plate_time: float | None,
+                      strip_cutoff: float, record_dt: float, rest: float, strip_time_limit: float | None):
+    """Plate (negative current for a capacity or a time), rest, strip (positive current to the cutoff)."""
+    current = current_density * area * 1e-3   # mA/cm^2 x cm^2 -> A
+    if plate_capacity is not None:
+        plate = Galvanostatic(-current, charge=plate_capacity * area * 3.6, record_dt=record_dt)
+    else:
+        plate = Galvanostatic(-current, duration=plate_time, record_dt=record_dt)
+    strip = Galvanostatic(current, e_max=strip_cutoff, duration=strip_time_limit, record_dt=record_dt)
+    rest_t = OCV(rest, record_dt=min(record_dt, rest)) if rest > 0 else None
+    return plate, rest_t, strip
+
+
+def cycle_block(pstat, clock, log: CycleLog, density: float, techniques, cycles: int, first_cycle: int,
+            area: float, declared: set, poll):
+    """Run *cycles* plate/(rest)/strip cycles numbered from *first_cycle* inside the caller's run.
+
+    Rows go to the ``plate``/``rest``/``strip`` streams; each cycle's charges and CE, computed from those
+    rows as they arrive, go to the ``cycles`` stream. Returns the per-cycle results.
+    """
+    plate, rest_t, strip = techniques
+    results = []
+    for n in range(first_cycle, first_cycle + cycles):
+        p = yield from run_technique(pstat, clock, plate, "plate", declared=declared, poll=poll)
+        if rest_t is not None:
+            yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll)
+        s = yield from run_technique(pstat, clock, strip, "strip", declared=declared, poll=poll)
+        if rest_t is not None:
+            yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll)
+        plated = abs(p["last"].get("Q", 0.0))
+        stripped = max(s["last"].get("Q", 0.0), 0.0)
+        ce = log.record(cycle=n, current_density=density, plated_C=plated, stripped_C=stripped, area_cm2=area)
+        yield from bps.trigger_and_read([log, clock], name="cycles")
+        results.append({"cycle": n, "plated_C": plated, "stripped_C": stripped, "ce_percent": ce,
+                        "strip_ended_by": s["ended_by"], "strip_last_Ewe": s["last"].get("Ewe")})
+    return results

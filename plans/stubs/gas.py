@@ -7,6 +7,7 @@ lab clock, the MS and any *extra* readables (an MFC, say), so flow, gas and time
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Callable, Iterable, Mapping
 
 import bluesky.plan_stubs as bps
@@ -85,27 +86,41 @@ def record(ms: Readable, clock: Movable, *, duration: float | None = None,
 
 def settle(ms: Readable, clock: Movable, *, thresholds: Mapping[str, float], carrier: str | None = "Ar",
            carrier_min: float = 0.99, hold: float = 300.0, timeout: float = 7200.0, period: float = 10.0,
-           extra: Iterable[Readable] = (), stream: str = "primary"):
+           extra: Iterable[Readable] = (), stream: str = "primary", average: int = 1):
     """Sample every *period* until every gas in *thresholds* (fractions of the watched total) stays below
     its threshold and *carrier* at or above *carrier_min* for *hold* lab s. Raises :class:`BaselineTimeout`
-    after *timeout* lab s. Returns the last reading."""
+    after *timeout* lab s. Returns the last reading (with ``average=n``, the mean of the last *n*).
+
+    With ``average=n`` each test uses the mean of the last *n* readings, so a noisy mass channel (m/z 3
+    and 4 sit near an RGA's noise floor) does not reset the hold on single spikes.
+    """
+    if isinstance(average, bool) or not isinstance(average, int) or average < 1:
+        raise ValueError(f"average={average!r} must be a whole number of readings >= 1")
     keys = {gas: fraction_key(ms, gas) for gas in thresholds}
     carrier_key = fraction_key(ms, carrier) if carrier else None
     extra = list(extra)
     start = yield from lab_time(clock)
     since = None
+    recent: deque = deque(maxlen=average)
     while True:
         last = yield from sample(ms, clock, extra, stream=stream)
         now = yield from lab_time(clock)
-        above = {gas: last[key] for gas, key in keys.items() if not last[key] < thresholds[gas]}
-        if carrier_key is not None and not last[carrier_key] >= carrier_min:
-            above[carrier] = last[carrier_key]
+        recent.append(last)
+
+        def level(key):
+            return sum(r[key] for r in recent) / len(recent)
+
+        above = {gas: level(key) for gas, key in keys.items() if not level(key) < thresholds[gas]}
+        if carrier_key is not None and not level(carrier_key) >= carrier_min:
+            above[carrier] = level(carrier_key)
         if above:
             since = None
         elif since is None:
             since = now
         if since is not None and now - since >= hold - 1e-9:
-            return last
+            return last if average == 1 else {
+                k: (level(k) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+                for k, v in last.items()}
         if now - start >= timeout - 1e-9:
             words = []
             for gas, value in above.items():
