@@ -183,9 +183,9 @@ def plans_cmd() -> None:
 
 @app.command()
 def demo(profile: ProfileOpt = None, data_dir: DataDirOpt = None,
-         out: Annotated[Optional[Path], typer.Option("--out", help="also export the data here")] = None,
+         out: Annotated[Optional[Path], typer.Option("--out", help="folder for the report")] = None,
          quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
-    """A short experiment on the simulated lab; prints where the data is and the run uid."""
+    """The paper's campaign on the simulated lab; prints the runs, where the data is and the report."""
     from .demo import run_demo
 
     prof = _profile(profile)
@@ -199,8 +199,7 @@ def demo(profile: ProfileOpt = None, data_dir: DataDirOpt = None,
     for uid in result["uids"]:
         typer.echo(f"run {uid}")
     typer.echo(f"data in {getattr(session.storage, 'data_dir', data_dir)}")
-    for path in result["exported"]:
-        typer.echo(f"exported {path}")
+    typer.echo(f"report in {result['report'].parent} (open {result['report']})")
 
 
 @app.command()

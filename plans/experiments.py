@@ -21,7 +21,7 @@ from .electrochem import eis, galvanostatic_cycles
 from .params import ParameterError, QuantityLike, Unit, check_call
 from .stubs.electrochem import CycleLog, cycle_block, cycle_techniques, run_technique, validate_all
 from .stubs.fluidics import flow_segment, set_flow
-from .stubs.gas import BaselineTimeout, filament_on, record, sample, settle
+from .stubs.gas import BaselineTimeout, filament_on, level, record, sample, settle
 from .stubs.operator import checkpoint, with_checkpoint
 from .stubs.time import wait
 
@@ -36,10 +36,23 @@ Pressure = Annotated[QuantityLike, Unit("Pa", **_POSITIVE)]
 #: fractions of the watched gases that count as "none" at the MS (the paper's "no D2, O2, CO2"): above the
 #: chamber's own residual CO2 (~1.5e-4 of the carrier on an RGA) but far below any titration peak
 BASELINE_THRESHOLDS = {"D2": 1e-4, "O2": 5e-4, "CO2": 5e-4}
-#: how far above its baseline a gas may stay for the titration to count as finished
-RETURN_MARGIN = 3e-5
-#: readings averaged by each baseline test (30 s at the default 2 s period)
-AVERAGE = 15
+#: how far above its baseline a gas may stay for the titration to count as finished, at the least
+RETURN_MARGIN = 2e-5
+#: readings averaged by each baseline test (1 min at the default 5 s period)
+AVERAGE = 12
+#: a gas is back at its baseline when the averaged reading is within this many standard errors of it
+NOISE_SIGMAS = 4.0
+
+
+def _back_at(base, gases, key) -> dict[str, float]:
+    """Thresholds for "back at baseline": the baseline level plus the larger of a fixed margin and the noise
+    of an averaged reading (a quiet m/z 3 or 4 on an RGA scatters by ~5e-5 of the carrier)."""
+    out = {}
+    for gas in gases:
+        k = key(gas)
+        noise = NOISE_SIGMAS * base.std[k] / AVERAGE ** 0.5
+        out[gas] = min(1.0, base.mean[k] + max(RETURN_MARGIN, noise))
+    return out
 TITRATION_GASES = ("D2", "HD", "CO2")
 
 
@@ -73,7 +86,7 @@ def online_ms_titration(
         injection_rate: Annotated[QuantityLike, Unit("uL/h", **_POSITIVE)] = "3000 uL/h",
         hold: Seconds = "5 min", baseline_timeout: Seconds = "2 h",
         min_record: Seconds = "20 min", return_hold: Seconds = "10 min", record_timeout: Seconds = "6 h",
-        period: Seconds = "2 s",
+        period: Seconds = "5 s",
         temperature: Temperature = "298.15 K", pressure: Pressure = "1 bar",
         thresholds: dict | None = None, md: dict | None = None):
     """Titrate a cycled (or, with ``blank=True``, an uncycled) electrode with D2O and record D2, HD and CO2.
@@ -122,11 +135,13 @@ def online_ms_titration(
             yield from bps.mv(valve, "sweep")
         yield from bps.mv(mfc, v["carrier_flow"])
         yield from filament_on(ms)
-        base = yield from settle(ms, clock, thresholds=base_limits, carrier="Ar", hold=v["hold"],
-                                 timeout=v["baseline_timeout"], period=v["period"], extra=extra, stream="baseline",
-                                 average=AVERAGE)
-        # done when each titration gas is back within a small margin of where it sat before the injection
-        back = {gas: min(1.0, base[f"{ms.name}_fraction_{gas}"] * 1.05 + RETURN_MARGIN) for gas in return_limits}
+        yield from settle(ms, clock, thresholds=base_limits, carrier="Ar", hold=v["hold"],
+                          timeout=v["baseline_timeout"], period=v["period"], extra=extra, stream="baseline",
+                          average=AVERAGE)
+        base = yield from level(ms, clock, duration=2 * AVERAGE * v["period"], period=v["period"], extra=extra,
+                                stream="baseline")
+        # done when each titration gas is back where it sat before the injection, within its noise
+        back = _back_at(base, return_limits, lambda gas: f"{ms.name}_fraction_{gas}")
         if d2o_pump is not None:  # gas comes off from the first drop: the MS records throughout the injection
             yield from set_flow(d2o_pump, v["injection_rate"], direction="infuse")
             yield from record(ms, clock, duration=v["d2o_volume"] / v["injection_rate"] * 3600.0,
@@ -163,7 +178,6 @@ def dems(pstat: Flyable, valve: Movable, ms: Readable, mfc: Movable, clock: Mova
          record_dt: Seconds = "5 s", poll: Seconds = "5 min",
          carrier_flow: Flow = "1 mL/min",
          sweep_min: Seconds = "15 min", sweep_hold: Seconds = "5 min", sweep_timeout: Seconds = "3 h",
-         co2_threshold: Annotated[QuantityLike, Unit("dimensionless", **_POSITIVE)] = 2e-5,
          period: Seconds = "5 s",
          electrolyte: str | None = None, cell: str = "dems",
          temperature: Temperature = "298.15 K", pressure: Pressure = "1 bar",
@@ -171,15 +185,16 @@ def dems(pstat: Flyable, valve: Movable, ms: Readable, mfc: Movable, clock: Mova
     """Cycle a sealed cell to each cumulative cycle target, then sweep its headspace to the MS.
 
     For each target: valve ``sealed`` (carrier bypasses the cell), galvanostatic cycles (plate for
-    ``plate_time``, strip to ``strip_cutoff``) up to the target, valve ``sweep`` until CO2 is back under
-    ``co2_threshold`` for ``sweep_hold`` (at least ``sweep_min``), valve ``sealed`` again. One run; streams
+    ``plate_time``, strip to ``strip_cutoff``) up to the target, a minute of the bypass gas as the CO2
+    baseline, valve ``sweep`` until CO2 is back at that baseline (within its noise) for ``sweep_hold`` (at
+    least ``sweep_min``), valve ``sealed`` again. One run; streams
     ``valve`` (every move, with lab time), ``plate``/``strip``/``cycles`` and ``gas`` (MS + MFC).
     """
     v = check_call(dems, (pstat, valve, ms, mfc, clock), dict(
         operator=operator, cycle_targets=cycle_targets, current_density=current_density, plate_time=plate_time,
         strip_cutoff=strip_cutoff, strip_time_limit=strip_time_limit, record_dt=record_dt, poll=poll,
         carrier_flow=carrier_flow, sweep_min=sweep_min, sweep_hold=sweep_hold, sweep_timeout=sweep_timeout,
-        co2_threshold=co2_threshold, period=period, electrolyte=electrolyte, cell=cell,
+        period=period, electrolyte=electrolyte, cell=cell,
         temperature=temperature, pressure=pressure, md=md))
     targets = list(cycle_targets)
     if not targets or any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in targets) \
@@ -189,7 +204,7 @@ def dems(pstat: Flyable, valve: Movable, ms: Readable, mfc: Movable, clock: Mova
         if name not in valve.position_names:
             raise ParameterError(f"{valve.name} has no position {name!r} (it has {list(valve.position_names)})")
     mfc.check_setpoint(v["carrier_flow"])
-    _thresholds(ms, {"CO2": v["co2_threshold"]}, ())
+    _thresholds(ms, {"CO2": 1.0}, ())  # the MS must watch CO2
     area = float(pstat.electrode_area.get())
     techniques = cycle_techniques(v["current_density"], area, None, v["plate_time"], v["strip_cutoff"],
                                   v["record_dt"], 0.0, v["strip_time_limit"])
@@ -229,14 +244,16 @@ def dems(pstat: Flyable, valve: Movable, ms: Readable, mfc: Movable, clock: Mova
             yield from cycle_block(pstat, clock, log, v["current_density"], techniques, target - done, done + 1,
                                    area, declared, v["poll"])
             done = target
-            yield from sample(ms, clock, [mfc, valve], stream="gas")
+            base = yield from level(ms, clock, duration=2 * AVERAGE * v["period"], period=v["period"],
+                                    extra=[mfc, valve], stream="gas")
+            back = _back_at(base, ["CO2"], lambda gas: f"{ms.name}_fraction_{gas}")
             yield from move_valve("sweep")
             yield from record(ms, clock, duration=v["sweep_min"], period=v["period"], extra=[mfc, valve],
                               stream="gas")
             try:
-                yield from settle(ms, clock, thresholds={"CO2": v["co2_threshold"]}, carrier=None,
-                                  hold=v["sweep_hold"], timeout=v["sweep_timeout"], period=v["period"],
-                                  extra=[mfc, valve], stream="gas")
+                yield from settle(ms, clock, thresholds=back, carrier=None, hold=v["sweep_hold"],
+                                  timeout=v["sweep_timeout"], period=v["period"], extra=[mfc, valve],
+                                  stream="gas", average=AVERAGE)
             except BaselineTimeout:
                 pass  # a slow tail: the sweep ends at its timeout and the next block begins
             yield from move_valve("sealed")
@@ -397,8 +414,9 @@ def coin_cell_campaign(
         eis_f_stop: Annotated[QuantityLike, Unit("Hz", **_POSITIVE)] = "0.1 Hz",
         titration: dict | None = None, md: dict | None = None):
     """For each electrolyte: one plating/stripping cycle then a D2O titration of the electrode; a fresh
-    cell cycled ``ce_cycles`` times for CE; then its impedance spectrum. With ``blank``, an uncycled cell is
-    titrated as the control. One run per measurement, each tagged with ``electrolyte`` and ``campaign``.
+    cell's impedance spectrum, then that cell cycled ``ce_cycles`` times for CE. With ``blank``, an
+    uncycled cell is titrated as the control. One run per measurement, each tagged with ``electrolyte``,
+    ``campaign`` and ``purpose``.
     """
     if isinstance(ce_cycles, bool) or not isinstance(ce_cycles, int) or ce_cycles < 1:
         raise ParameterError(f"ce_cycles={ce_cycles!r} must be a positive integer")
@@ -422,11 +440,11 @@ def coin_cell_campaign(
             operator, **assemble(electrolyte, "one cycle before titration"))
         yield from online_ms_titration(ms, mfc, clock, operator, valve=valve, d2o_pump=d2o_pump, cell=cell,
                                        electrolyte=electrolyte, md=tags, **titration)
-        yield from with_checkpoint(
-            galvanostatic_cycles(pstat, clock, cycles=ce_cycles, record_dt=record_dt,
-                                 md={**tags, "purpose": "coulombic_efficiency"}),
-            operator, **assemble(electrolyte, f"{ce_cycles} cycles"))
-        yield from eis(pstat, clock, f_stop=eis_f_stop, md={**tags, "purpose": "impedance"})
+        # the impedance of the fresh cell (the electrolyte's own interphase), then its cycling
+        yield from with_checkpoint(eis(pstat, clock, f_stop=eis_f_stop, md={**tags, "purpose": "impedance"}),
+                                   operator, **assemble(electrolyte, f"impedance, then {ce_cycles} cycles"))
+        yield from galvanostatic_cycles(pstat, clock, cycles=ce_cycles, record_dt=record_dt,
+                                        md={**tags, "purpose": "coulombic_efficiency"})
     if blank:
         yield from online_ms_titration(ms, mfc, clock, operator, valve=valve, d2o_pump=d2o_pump, cell="blank",
                                        electrolyte=electrolytes[0], blank=True,

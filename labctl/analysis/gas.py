@@ -68,7 +68,8 @@ def baseline_fraction(time_s, fraction, before: float, *, span: float | None = N
 
 
 def blank_corrected(amount_mol: float, blank_mol: float | None) -> float:
-    """Subtract the uncycled control cell's amount (negative results clip to zero: nothing evolved)."""
+    """Subtract the uncycled control cell's amount. A blank that integrates below zero is noise around
+    nothing evolved and subtracts nothing; a result below zero clips to zero."""
     if blank_mol is None:
         return amount_mol
-    return max(0.0, amount_mol - blank_mol)
+    return max(0.0, amount_mol - max(0.0, blank_mol))

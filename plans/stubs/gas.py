@@ -8,6 +8,7 @@ lab clock, the MS and any *extra* readables (an MFC, say), so flow, gas and time
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 import bluesky.plan_stubs as bps
@@ -48,6 +49,34 @@ def lab_time(clock: Readable):
     return float(now or 0.0)
 
 
+def _now(clock: Readable, reading: dict) -> float:
+    """Lab time of a sample: the clock was read with it (no extra message to the RunEngine)."""
+    return float(reading[f"{clock.name}_time"])
+
+
+@dataclass(frozen=True)
+class Level:
+    """Where each reading sits over a quiet period: its mean and the scatter of single readings."""
+
+    mean: dict
+    std: dict
+    count: int
+
+
+def level(ms: Readable, clock: Movable, *, duration: float, period: float = 1.0, extra: Iterable[Readable] = (),
+          stream: str = "primary"):
+    """Record for *duration* lab s and return the :class:`Level` of every numeric reading (a baseline to
+    measure a later peak against, with the noise that decides how close to it is "back")."""
+    readings: list[dict] = []
+    yield from record(ms, clock, duration=duration, period=period, extra=extra, stream=stream,
+                      until=lambda r: readings.append(r) and False)
+    numeric = [k for k, v in readings[-1].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    mean = {k: sum(r[k] for r in readings) / len(readings) for k in numeric}
+    spread = {k: (sum((r[k] - mean[k]) ** 2 for r in readings) / max(len(readings) - 1, 1)) ** 0.5
+              for k in numeric}
+    return Level(mean, spread, len(readings))
+
+
 def filament_on(ms):
     """Make sure the ion source emits; returns whether it already did (to restore it afterwards)."""
     filament = getattr(ms, "filament", None)
@@ -72,10 +101,11 @@ def record(ms: Readable, clock: Movable, *, duration: float | None = None,
     if not period > 0:
         raise ValueError(f"period={period!r} must be positive")
     extra = list(extra)
-    start = yield from lab_time(clock)
+    start = None
     while True:
         last = yield from sample(ms, clock, extra, stream=stream)
-        now = yield from lab_time(clock)
+        now = _now(clock, last)
+        start = now if start is None else start
         if until is not None and until(last):
             return last
         if duration is not None and now - start >= duration - 1e-9:
@@ -99,12 +129,13 @@ def settle(ms: Readable, clock: Movable, *, thresholds: Mapping[str, float], car
     keys = {gas: fraction_key(ms, gas) for gas in thresholds}
     carrier_key = fraction_key(ms, carrier) if carrier else None
     extra = list(extra)
-    start = yield from lab_time(clock)
+    start = None
     since = None
     recent: deque = deque(maxlen=average)
     while True:
         last = yield from sample(ms, clock, extra, stream=stream)
-        now = yield from lab_time(clock)
+        now = _now(clock, last)
+        start = now if start is None else start
         recent.append(last)
 
         def level(key):

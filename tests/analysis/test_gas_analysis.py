@@ -32,6 +32,7 @@ def test_blank_correction_never_goes_negative():
     assert blank_corrected(5e-9, 1e-9) == pytest.approx(4e-9)
     assert blank_corrected(1e-9, 5e-9) == 0.0
     assert blank_corrected(1e-9, None) == 1e-9
+    assert blank_corrected(4e-9, -2e-9) == 4e-9  # a blank below zero is noise, not negative gas
 
 
 def test_sodium_inventory_by_hand():
