@@ -265,6 +265,30 @@ def export(run_id: Annotated[str, typer.Argument(metavar="RUN")],
         store.close()
 
 
+@app.command()
+def report(run_ids: Annotated[Optional[list[str]], typer.Argument(metavar="RUN...", help="runs to analyse")] = None,
+           search: Annotated[Optional[str], typer.Option("--search", "-s",
+                                                         help="analyse every run matching this text")] = None,
+           out: Annotated[Path, typer.Option("--out", help="folder for figures and tables")] = Path("report"),
+           profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Figures (PNG) and a markdown + CSV table of the paper's numbers beside labctl's, from stored runs."""
+    from .report import build_report
+
+    if not run_ids and search is None:
+        raise fail("name the runs to analyse, or --search TEXT to pick them")
+    store = _storage(profile, data_dir)
+    try:
+        stored = [_find_run(store, r) for r in run_ids or []]
+        if search is not None:
+            stored += [store.run(s.uid) for s in reversed(store.runs(search))]
+        if not stored:
+            raise fail(f"no stored run matches {search!r}", 1)
+        path = build_report(stored, out)
+    finally:
+        store.close()
+    typer.echo(f"report of {len(stored)} runs in {path.parent} (open {path})")
+
+
 def _find_run(store, run_id: str):
     """A run by uid prefix or scan_id; an all-digit uid prefix that is no scan_id still finds its run."""
     try:

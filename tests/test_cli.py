@@ -246,10 +246,29 @@ def test_demo_on_the_default_profile(runner, tmp_path, monkeypatch):
     monkeypatch.delenv("LABCTL_PROFILE", raising=False)
     result = runner.invoke(app, ["demo", "--quiet", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    uid = next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("run "))
+    uids = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("run ")]
     assert f"data in {tmp_path / 'data'}" in result.stdout
-    assert list((tmp_path / "data" / "runs").rglob(f"{uid}.jsonl"))
-    assert any(p.suffix == ".csv" for p in (tmp_path / "out").iterdir())
+    assert all(list((tmp_path / "data" / "runs").rglob(f"{uid}.jsonl")) for uid in uids)
+    # the campaign: four electrolytes, a blank, two DEMS cells and a liquid-cell run
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    for electrolyte in ("EC:DMC |", "EC:DMC + 10% VC", "EC:DMC + 10% FEC", "DME |"):
+        assert electrolyte in report
+    assert "OUTSIDE" not in report and "carbonate far above ether: yes" in report
+    figures = {p.name for p in (tmp_path / "out").glob("*.png")}
+    assert {"fig1ab_voltage_profiles.png", "fig1c_nyquist.png", "fig1d_na_distribution.png",
+            "fig1efg_gas_amounts.png", "fig5_dems_co2.png", "fig3i_cv.png"} <= figures
+    # tomorrow: listed by `labctl runs`, and loadable as xarray in a new process
+    listed = runner.invoke(app, ["runs"])
+    assert listed.exit_code == 0 and all(uid[:8] in listed.stdout for uid in uids)
+    code = ("import sys; from labctl.storage import Storage; s = Storage(sys.argv[1]); "
+            "ds = s.run(sys.argv[2]).stream('titration'); print(ds['ms_fraction_D2'].attrs['units'], ds.sizes['time']); "
+            "s.close()")
+    titration = next(u for u in uids if "online_ms_titration" in listed.stdout.split(u[:8])[1].splitlines()[0])
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "data"), titration], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    units, rows = out.stdout.split()[-2:]
+    assert units == "1" and int(rows) > 100
 
 
 def test_a_plan_refusing_its_arguments_exits_2_without_traceback(runner, bench):

@@ -15,7 +15,7 @@ import pandas as pd
 from .columns import column, lab_time
 from .dems import co2_per_sweep, sweep_windows
 from .eis import Resistances, resistances
-from .electrochem import coulombic_efficiency
+from .electrochem import coulombic_efficiency, segments
 from .gas import baseline_fraction, integrate_amount, molar_volume_L
 
 TITRATION_GASES = ("D2", "HD", "CO2")
@@ -46,25 +46,24 @@ def cycling(run) -> pd.DataFrame:
 def voltage_profiles(run, cycles=(1, 10)) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Ewe against areal capacity (mAh/cm^2) for each requested cycle: plating then stripping, as in Fig. 1a,b.
 
-    Plating runs the capacity up from 0, stripping back down toward 0, so one curve shows both halves.
+    Plating runs the capacity up from 0, stripping back down, so one curve shows both halves. Capacity
+    comes from the instrument's coulomb counter (``Q``, charge since the step began).
     """
     table = galvanostatic_table(run)
     area = float(run.start.get("electrode_area_cm2", 1.0))
-    current = table[column(table, "I")].to_numpy(float)
+    q = np.abs(table[column(table, "Q")].to_numpy(float))
     ewe = table[column(table, "Ewe")].to_numpy(float)
-    t = table["time"].to_numpy(float)
-    sign = np.sign(current)
-    # cycle k starts at the k-th change from non-negative to negative current
-    starts = [0] + [i for i in range(1, len(sign)) if sign[i] < 0 <= sign[i - 1]]
+    segs = segments(table)
+    pairs = [(a, b) for a, b in zip(segs, segs[1:]) if a.sign < 0 < b.sign]
     out = {}
     for k in cycles:
-        if k - 1 >= len(starts):
+        if k - 1 >= len(pairs):
             continue
-        i0 = starts[k - 1]
-        i1 = starts[k] if k < len(starts) else len(sign)
-        dt = np.diff(np.concatenate(([t[i0] - (t[i0 + 1] - t[i0]) if i1 - i0 > 1 else t[i0]], t[i0:i1])))
-        capacity = np.cumsum(-current[i0:i1] * dt) / 3.6 / area  # mAh/cm^2 still on the electrode
-        out[k] = (capacity, ewe[i0:i1])
+        plate, strip = pairs[k - 1]
+        plated = q[plate.start:plate.stop]
+        left = plated[-1] - q[strip.start:strip.stop]
+        capacity = np.concatenate((plated, left)) / 3.6 / area
+        out[k] = (capacity, np.concatenate((ewe[plate.start:plate.stop], ewe[strip.start:strip.stop])))
     return out
 
 

@@ -30,7 +30,7 @@ def voltage_profiles(profiles: dict[str, dict[int, tuple]], path: Path) -> Path:
                 cap, ewe = per[cycle]
                 ax.plot(cap, ewe, label=ELECTROLYTES.get(electrolyte, electrolyte))
         ax.set_title(f"cycle {cycle}")
-        ax.set_xlabel("capacity (mAh cm$^{-2}$)")
+        ax.set_xlabel("capacity on the electrode (mAh cm$^{-2}$)")
         ax.set_ylabel("E$_{we}$ (V vs Na$^+$/Na)")
         ax.set_ylim(-0.3, 1.1)
         ax.legend(fontsize=7)
@@ -81,7 +81,10 @@ def dems_co2(traces: dict[str, tuple], path: Path) -> Path:
     """CO2 at the MS against time with sealed periods shaded (Fig. 5); ``traces[label] = (t_h, x, sealed)``."""
     fig, axes = plt.subplots(len(traces), 1, figsize=(8, 2.8 * len(traces)), squeeze=False, sharex=True)
     for ax, (label, (t_h, x, sealed)) in zip(axes[:, 0], traces.items()):
-        ax.plot(t_h, np.asarray(x) * 1e6, lw=0.8)
+        t_h, ppm = np.asarray(t_h, float), np.asarray(x, float) * 1e6
+        gaps = np.flatnonzero(np.diff(t_h) > 10 * np.median(np.diff(t_h))) + 1 if len(t_h) > 2 else []
+        for t_part, x_part in zip(np.split(t_h, gaps), np.split(ppm, gaps)):  # no line across sealed spans
+            ax.plot(t_part, x_part, lw=0.8, color="tab:blue")
         for start, stop in sealed:
             ax.axvspan(start, stop, color="0.85", lw=0)
         ax.set_title(ELECTROLYTES.get(label, label), fontsize=9)

