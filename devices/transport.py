@@ -39,6 +39,7 @@ class Port:
         self.timeout = timeout
         self.lock = port_lock(url)
         self._buf = bytearray()
+        self._stale = False   # a reply may still be on its way from an exchange that timed out
         try:
             self._serial = serial.serial_for_url(url, timeout=timeout, **settings)
         except (serial.SerialException, OSError, ValueError) as exc:
@@ -70,6 +71,7 @@ class Port:
                 return self._take(at + len(terminator))
             searched = len(self._buf)
             if searched >= max_size or not self._fill(deadline):
+                self._stale = True
                 partial = self._take(len(self._buf))
                 raise InstrumentTimeout(self.name, f"no reply ending {terminator!r} within {self.timeout} s",
                                         partial or None)
@@ -78,10 +80,26 @@ class Port:
         deadline = time.monotonic() + self.timeout
         while len(self._buf) < size:
             if not self._fill(deadline):
+                self._stale = True
                 got = self._take(len(self._buf))
                 raise InstrumentTimeout(self.name, f"expected {size} bytes within {self.timeout} s, "
                                         f"got {len(got)}", got or None)
         return self._take(size)
+
+    def discard_stale(self) -> bytes:
+        """Before a command: drop what a timed-out or unparsed exchange left behind, so the next reply is
+        read from its first byte. Costs nothing when the last exchange ended cleanly."""
+        if not (self._stale or self._buf):
+            return b""
+        self._stale = False
+        dropped = bytearray()
+        while chunk := self.read_available():
+            dropped += chunk
+        return bytes(dropped)
+
+    def mark_stale(self) -> None:
+        """Tell the port that the last reply was not fully consumed (e.g. it did not parse)."""
+        self._stale = True
 
     def read_available(self) -> bytes:
         """Whatever is waiting, without blocking (used to discard stale bytes before a command)."""

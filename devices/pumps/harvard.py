@@ -77,7 +77,7 @@ class HarvardPump:
         """Send one command; return (reply lines, pump state from the prompt). Raise on errors and stalls."""
         request = (f"{self.address}:" if self.address else "") + text
         with self.port.lock:
-            self._drain()
+            self.port.discard_stale()
             self.port.write((request + "\r").encode("ascii"))
             try:
                 lines, prompt = self._read_reply()

@@ -128,7 +128,7 @@ class NewEraPump:
         request = f"{self.address}{text}"
         raw = frame_safe(request) if safe_out else (request + "\r").encode("ascii")
         with self.port.lock:
-            self._drain()  # stale bytes from an earlier fault would shift every reply
+            self.port.discard_stale()  # bytes left by an earlier fault would shift every reply
             self.port.write(raw)
             try:
                 reply = self._read_reply()

@@ -39,3 +39,19 @@ def world_state(lab) -> dict:
         "titration_D2O_mol": w.titration.remaining()["D2O"],
         "runs": len(list(lab.storage.runs_dir.glob("*/*/*/*.jsonl"))),
     }
+
+
+def lab_stamps(run, stream: str):
+    """The lab-time stamps a flyer gave each row of *stream* (the event pages' ``timestamps``), read from the
+    stored documents."""
+    import numpy as np
+
+    descriptors = {doc["uid"] for name, doc in run.documents()
+                   if name == "descriptor" and doc.get("name", "primary") == stream}
+    stamps: list[float] = []
+    for name, doc in run.documents():
+        if name == "event_page" and doc["descriptor"] in descriptors:
+            stamps.extend(next(iter(doc["timestamps"].values())))
+        elif name == "event" and doc["descriptor"] in descriptors:
+            stamps.append(next(iter(doc["timestamps"].values())))
+    return np.asarray(stamps, float)
