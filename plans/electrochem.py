@@ -19,7 +19,8 @@ from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS
 from labctl.devices.units import quantity
 
 from .params import ParameterError, QuantityLike, Unit, check_call
-from .stubs.electrochem import CycleLog, cycle_block, cycle_techniques, run_technique, validate_all
+from .stubs.electrochem import (CycleLog, check_window, cycle_block, cycle_techniques, run_technique,
+                                validate_all)
 
 __all__ = ["ocv", "galvanostatic_cycles", "rate_test", "cv", "eis"]
 
@@ -99,6 +100,7 @@ def galvanostatic_cycles(
     if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
         raise ParameterError(f"cycles={cycles!r} must be a positive integer")
     area = _area(pstat)
+    check_window(pstat, strip_cutoff=v["strip_cutoff"])
     techniques = cycle_techniques(v["current_density"], area, v["plate_capacity"], v["plate_time"],
                                    v["strip_cutoff"], v["record_dt"], v["rest"], v["strip_time_limit"])
     validate_all(pstat, [t for t in techniques if t is not None])
@@ -132,6 +134,7 @@ def rate_test(
     if not v["current_densities"]:
         raise ParameterError("current_densities is empty")
     area = _area(pstat)
+    check_window(pstat, strip_cutoff=v["strip_cutoff"])
     blocks = [(j, cycle_techniques(j, area, v["plate_capacity"], None, v["strip_cutoff"], v["record_dt"],
                                     v["rest"], None)) for j in v["current_densities"]]
     every = [t for _, ts in blocks for t in ts if t is not None]
@@ -163,6 +166,7 @@ def cv(pstat: Flyable, clock: Movable,
        md: dict | None = None):
     """Cyclic voltammetry (stream ``cv``): one point per ``step`` of potential."""
     v = check_call(cv, (pstat, clock, e_start, vertex1, vertex2, e_end, scan_rate, cycles, step, md))
+    check_window(pstat, e_start=v["e_start"], vertex1=v["vertex1"], vertex2=v["vertex2"], e_end=v["e_end"])
     try:
         technique = CV(v["e_start"], v["vertex1"], v["vertex2"], v["e_start"] if v["e_end"] is None else v["e_end"],
                        quantity(v["scan_rate"], "mV/s"), cycles=cycles, step=quantity(v["step"], "mV"))

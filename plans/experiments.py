@@ -19,7 +19,8 @@ from labctl.devices.potentiostat.techniques import CV, Galvanostatic
 
 from .electrochem import eis, galvanostatic_cycles
 from .params import ParameterError, QuantityLike, Unit, check_call
-from .stubs.electrochem import CycleLog, cycle_block, cycle_techniques, run_technique, validate_all
+from .stubs.electrochem import (CycleLog, check_window, cycle_block, cycle_techniques, run_technique,
+                                validate_all)
 from .stubs.fluidics import flow_segment, set_flow
 from .stubs.gas import BaselineTimeout, filament_on, level, record, sample, settle
 from .stubs.operator import checkpoint, with_checkpoint
@@ -77,6 +78,22 @@ def _thresholds(ms, given: dict | None, gases) -> dict[str, float]:
     return out
 
 
+def _titration_checks(ms, mfc, clock, operator, kwargs: dict):
+    """Every check :func:`online_ms_titration` makes before anything moves (campaigns make them up front):
+    the arguments in their units, the thresholds against the watched gases, the flows against the devices."""
+    v = check_call(online_ms_titration, (ms, mfc, clock, operator), kwargs)
+    if v["hold"] > v["baseline_timeout"]:
+        raise ParameterError("hold is longer than baseline_timeout: the baseline could never pass")
+    base_limits = _thresholds(ms, v["thresholds"], ("D2", "O2", "CO2"))
+    return_limits = _thresholds(ms, None, TITRATION_GASES)
+    check = getattr(mfc, "check_setpoint", None)
+    if check is not None:
+        check(v["carrier_flow"])
+    if v["d2o_pump"] is not None:
+        v["d2o_pump"].check_rate(v["injection_rate"])
+    return v, base_limits, return_limits
+
+
 def online_ms_titration(
         ms: Readable, mfc: Movable, clock: Movable, operator: Movable,
         valve: Movable | None = None, d2o_pump: Movable | None = None,
@@ -95,21 +112,12 @@ def online_ms_titration(
     ``titration`` (from the injection until D2, HD and CO2 are back under their thresholds for
     ``return_hold``). The D2O goes in through ``d2o_pump`` if given, else by an operator checkpoint.
     """
-    v = check_call(online_ms_titration, (ms, mfc, clock, operator), dict(
+    v, base_limits, return_limits = _titration_checks(ms, mfc, clock, operator, dict(
         valve=valve, d2o_pump=d2o_pump, cell=cell, electrolyte=electrolyte, blank=blank,
         carrier_flow=carrier_flow, d2o_volume=d2o_volume, injection_rate=injection_rate, hold=hold,
         baseline_timeout=baseline_timeout, min_record=min_record, return_hold=return_hold,
         record_timeout=record_timeout, period=period, temperature=temperature, pressure=pressure,
         thresholds=thresholds, md=md))
-    if v["hold"] > v["baseline_timeout"]:
-        raise ParameterError("hold is longer than baseline_timeout: the baseline could never pass")
-    base_limits = _thresholds(ms, thresholds, ("D2", "O2", "CO2"))
-    return_limits = _thresholds(ms, None, TITRATION_GASES)
-    check = getattr(mfc, "check_setpoint", None)
-    if check is not None:
-        check(v["carrier_flow"])
-    if d2o_pump is not None:
-        d2o_pump.check_rate(v["injection_rate"])
     extra = [mfc] if d2o_pump is None else [mfc, d2o_pump]
     metadata = {
         "plan_name": "online_ms_titration",
@@ -206,6 +214,7 @@ def dems(pstat: Flyable, valve: Movable, ms: Readable, mfc: Movable, clock: Mova
     mfc.check_setpoint(v["carrier_flow"])
     _thresholds(ms, {"CO2": 1.0}, ())  # the MS must watch CO2
     area = float(pstat.electrode_area.get())
+    check_window(pstat, strip_cutoff=v["strip_cutoff"])
     techniques = cycle_techniques(v["current_density"], area, None, v["plate_time"], v["strip_cutoff"],
                                   v["record_dt"], 0.0, v["strip_time_limit"])
     validate_all(pstat, [t for t in techniques if t is not None])
@@ -305,12 +314,14 @@ def liquid_cell_operando(
         pump.check_rate(rate)
     area = float(pstat.electrode_area.get())
     if mode == "galvanostatic":
+        check_window(pstat, strip_cutoff=v["strip_cutoff"])
         current = v["current_density"] * area * 1e-3
         techniques = [Galvanostatic(-current, duration=v["plate_time"], record_dt=v["record_dt"]),
                       Galvanostatic(current, e_max=v["strip_cutoff"], duration=v["strip_time_limit"],
                                     record_dt=v["record_dt"])]
         streams = ["plate", "strip"]
     else:
+        check_window(pstat, e_start=v["e_start"], vertex1=v["vertex1"], vertex2=v["vertex2"])
         techniques = [CV(v["e_start"], v["vertex1"], v["vertex2"], v["e_start"], f"{v['scan_rate']} mV/s")]
         streams = ["cv"]
     validate_all(pstat, techniques)
@@ -373,6 +384,7 @@ def afm_plating(pstat: Flyable, clock: Movable, operator: Movable,
     area = float(pstat.electrode_area.get())
     current = v["current_density"] * area * 1e-3
     plate = Galvanostatic(-current, duration=times[-1], record_dt=v["record_dt"])
+    check_window(pstat, strip_cutoff=v["strip_cutoff"])
     strip = Galvanostatic(current, e_max=v["strip_cutoff"], duration=v["strip_time_limit"],
                           record_dt=v["record_dt"])
     validate_all(pstat, [plate, strip])
@@ -426,6 +438,7 @@ def coin_cell_campaign(
     area = float(pstat.electrode_area.get())
     shared = {"campaign": "coin_cell_campaign", **(md or {})}
     titration = dict(titration or {})
+    _titration_checks(ms, mfc, clock, operator, {"valve": valve, "d2o_pump": d2o_pump, **titration})
 
     def assemble(electrolyte, purpose):
         return dict(action="assemble_cell", prompt=f"Assemble a fresh Na||Cu CR2032 coin cell with {electrolyte} "

@@ -25,11 +25,14 @@ def column(table: pd.DataFrame, quantity: str, *, required: bool = True) -> str 
 
 def lab_time(table: pd.DataFrame) -> pd.Series:
     """Lab time of each row: the lab clock's reading where the stream has one (``<clock>_time`` beside
-    ``<clock>_elapsed``), else the event time (flyers stamp their rows with lab time; plain readings are
-    stamped with wall time by the RunEngine, which in a simulated lab is not lab time).
+    ``<clock>_elapsed``), else the device's own timestamps (``timestamp``, from
+    ``StoredRun.table(name, timestamps=True)``: a potentiostat stamps its rows with lab time), else the
+    event time (wall time of emission, which in a simulated lab is not lab time).
     """
     for c in table.columns:
         name = str(c)
         if name.endswith("_elapsed") and name[: -len("_elapsed")] + "_time" in table.columns:
             return table[name[: -len("_elapsed")] + "_time"]
+    if "timestamp" in table.columns:
+        return table["timestamp"]
     return table["time"]

@@ -30,12 +30,13 @@ def _cutoff(run) -> float | None:
 
 
 def galvanostatic_table(run) -> pd.DataFrame:
-    """Plate and strip rows of a cycling run in recorded order (lab time in ``time``)."""
-    parts = [run.table(s) for s in ("plate", "strip") if s in run.streams]
+    """Plate and strip rows of a cycling run in the order the instrument took them (lab time in ``timestamp``)."""
+    parts = [run.table(s, timestamps=True) for s in ("plate", "strip") if s in run.streams]
     if not parts:
         raise KeyError(f"run {run.uid[:8]} has no plate/strip streams (streams: {run.streams})")
-    table = pd.concat(parts, ignore_index=True).sort_values("time", kind="stable").reset_index(drop=True)
-    return table
+    # emission order is the instrument's order (a step's first row may share its lab time with the last row
+    # of the step before); ``timestamp`` keeps when the instrument took each row
+    return pd.concat(parts, ignore_index=True).sort_values("time", kind="stable").reset_index(drop=True)
 
 
 def cycling(run) -> pd.DataFrame:

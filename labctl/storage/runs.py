@@ -114,17 +114,20 @@ class StoredRun:
             raise KeyError(f"run {self.uid[:8]} has no stream {stream!r}; it has {self.streams}")
         descs = {d["uid"] for d in self.descriptors if d.get("name", "primary") == stream}
         keys = self.data_keys(stream)
-        cols: dict[str, list] = {"time": [], "seq_num": [], **{k: [] for k in keys}}
+        first = next(iter(keys), None)
+        cols: dict[str, list] = {"time": [], "seq_num": [], "timestamp": [], **{k: [] for k in keys}}
         for name, doc in read_documents(self.path):
             if name == "event_page" and doc["descriptor"] in descs:
                 n = len(doc["seq_num"])
                 cols["time"].extend(doc["time"])
                 cols["seq_num"].extend(doc["seq_num"])
+                cols["timestamp"].extend(doc.get("timestamps", {}).get(first) or [None] * n)
                 for k in keys:
                     cols[k].extend(doc["data"].get(k, [None] * n))
             elif name == "event" and doc["descriptor"] in descs:
                 cols["time"].append(doc["time"])
                 cols["seq_num"].append(doc["seq_num"])
+                cols["timestamp"].append(doc.get("timestamps", {}).get(first))
                 for k in keys:
                     cols[k].append(doc["data"].get(k))
         return keys, cols
@@ -135,6 +138,7 @@ class StoredRun:
         import xarray as xr
 
         keys, cols = self._columns(name)
+        cols.pop("timestamp")
         time = np.asarray(cols.pop("time"), dtype=float)
         seq = np.asarray(cols.pop("seq_num"), dtype=np.int64)
         variables = {}
@@ -147,14 +151,19 @@ class StoredRun:
         ds.attrs.update(uid=self.uid, stream=name)
         return ds
 
-    def table(self, name: str = "primary"):
+    def table(self, name: str = "primary", *, timestamps: bool = False):
         """The stream as a ``pandas.DataFrame`` (columns ``time``, ``seq_num``, data keys; units in
-        ``df.attrs["units"]``)."""
+        ``df.attrs["units"]``). With ``timestamps``, a ``timestamp`` column holds the device's own stamp
+        of each row (its first data key's), which for instrument rows collected by a flyer is when the
+        instrument took them, not when they were emitted (``time``)."""
         import pandas as pd
 
         keys, cols = self._columns(name)
+        stamps = cols.pop("timestamp")
         frame = {"time": np.asarray(cols.pop("time"), dtype=float),
                  "seq_num": np.asarray(cols.pop("seq_num"), dtype=np.int64)}
+        if timestamps:
+            frame["timestamp"] = np.asarray([np.nan if v is None else v for v in stamps], dtype=float)
         for k, values in cols.items():
             arr = _column(values, keys[k])
             frame[k] = list(arr) if arr.ndim > 1 else arr

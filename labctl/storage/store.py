@@ -140,12 +140,16 @@ class Storage:
         return RunSummary.from_docs(start, md.get("stop"), self.runs_dir / run_relpath(start["uid"], start["time"]))
 
     def run(self, key: str | int) -> StoredRun:
-        """A run by uid, unique uid prefix or scan_id (the newest run with that scan_id)."""
+        """A run by uid, unique uid prefix or scan_id (the newest run with that scan_id).
+
+        A string of digits is a scan_id if some run has it, else a uid prefix (uids can start with digits).
+        """
         if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
             found = self.runs({"scan_id": int(key)}, limit=1)
-            if not found:
+            if found:
+                return StoredRun(found[0].path)
+            if isinstance(key, int) or not list(self.runs_dir.glob(f"*/*/*/{key}*.jsonl")):
                 raise KeyError(f"no run with scan_id {key}")
-            return StoredRun(found[0].path)
         if not isinstance(key, str) or len(key) < 1:
             raise TypeError(f"a run is named by a uid, a uid prefix or a scan_id, not {key!r}")
         matches = sorted(self.runs_dir.glob(f"*/*/*/{key}*.jsonl"))

@@ -13,12 +13,26 @@ import bluesky.plan_stubs as bps
 from bluesky.preprocessors import finalize_wrapper
 from bluesky.protocols import Flyable, Movable
 from bluesky.utils import FailedStatus
+from labctl.devices.errors import LimitError
 from labctl.devices.potentiostat.cyclelog import CycleLog
 from labctl.devices.potentiostat.techniques import OCV, Galvanostatic
 
 from .time import wait
 
-__all__ = ["run_technique", "validate_all", "CycleLog", "cycle_techniques", "cycle_block"]
+__all__ = ["run_technique", "validate_all", "check_window", "CycleLog", "cycle_techniques", "cycle_block"]
+
+
+def check_window(pstat, **potentials) -> None:
+    """Refuse a plan's potential (``strip_cutoff="12 V"`` as a float in V) outside the instrument's voltage
+    window, naming the plan's parameter rather than the technique field it becomes."""
+    window = (getattr(pstat, "limits", {}) or {}).get("voltage_V")
+    if window is None:
+        return
+    lo, hi = float(window[0]), float(window[1])
+    for name, value in potentials.items():
+        if value is not None and not lo <= value <= hi:
+            raise LimitError(f"{name}={value:g} V is outside {pstat.name}'s voltage window [{lo:g}, {hi:g}] V "
+                             "(voltage_V limit of the instrument profile)")
 
 
 def validate_all(pstat, techniques) -> None:

@@ -131,8 +131,6 @@ def test_recorded_plating_stamps_are_lab_time(plated):
     np.testing.assert_allclose(np.diff(stamps), 1.0, atol=1e-3)
 
 
-@pytest.mark.xfail(strict=True, reason="stored flyer rows carry the wall time of collection in 'time'; the lab "
-                                       "stamps are only in the event pages' timestamps, which StoredRun.table drops")
 def test_analysis_reads_lab_time_for_potentiostat_rows(plated):
-    t = lab_time(plated.table("plate")).to_numpy(float)
+    t = lab_time(plated.table("plate", timestamps=True)).to_numpy(float)
     assert t[-1] - t[0] == pytest.approx(1800.0, abs=1.0)

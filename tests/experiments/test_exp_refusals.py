@@ -104,7 +104,6 @@ def test_dems_refuses_a_valve_without_sealed_and_sweep_positions(lab):
     assert world_state(lab) == before
 
 
-@pytest.mark.xfail(strict=True, reason="the refusal names the technique's e_max, not the plan's strip_cutoff")
 @pytest.mark.parametrize("plan", ["dems", "afm_plating"])
 def test_strip_cutoff_refusal_names_the_parameter(lab, plan):
     d, c = lab.devices, lab.clock
@@ -113,8 +112,6 @@ def test_strip_cutoff_refusal_names_the_parameter(lab, plan):
         next(gen)
 
 
-@pytest.mark.xfail(strict=True, reason="coin_cell_campaign checks its titration parameters only when the first "
-                                       "titration starts, after a cell has been cycled")
 def test_campaign_refuses_bad_titration_parameters_before_its_first_run(lab):
     gen = _campaign(lab.devices, lab.clock, titration={"carrier_flow": "0 mL/min"})
     try:
