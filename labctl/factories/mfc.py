@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labctl.devices.mfc import MassFlowController, Propar
-from labctl.factories.valve import transport_url, wire_timeout
+from .serial import transport_url, wire_timeout
 
 
 def build_bronkhorst(spec, ctx) -> MassFlowController:

@@ -6,16 +6,7 @@ from labctl.devices.ms.device import GasAnalyser, gas_analyser
 from labctl.devices.ms.rga_analyser import RgaAnalyser
 from labctl.devices.ms.srs_rga import SrsRga
 
-
-def _transport_url(spec, ctx) -> str:
-    transport = spec.transport or ""
-    if transport.startswith("sim://"):
-        if getattr(ctx, "simlab", None) is None:
-            raise ValueError(f"{spec.name}: transport {transport!r} needs the simulated lab ([sim] in the profile)")
-        return ctx.simlab.serial(spec.name, spec.driver, dict(spec.options or {}))
-    if not transport:
-        raise ValueError(f"{spec.name}: no transport given")
-    return transport
+from .serial import transport_url
 
 
 def _calibration(spec, ctx):
@@ -48,7 +39,7 @@ def build_srs_rga(spec, ctx) -> GasAnalyser:
         raise ValueError(f"{spec.name}: options.gases must name the gases to watch ({{gas = m/z}})")
     gases = {str(g): int(m) for g, m in gases.items()}
     timeout = float(options.get("timeout", options.get("timeout_s", 1.0)))
-    rga = SrsRga(_transport_url(spec, ctx), name=spec.name, timeout=timeout,
+    rga = SrsRga(transport_url(spec, ctx), name=spec.name, timeout=timeout,
                  slow_timeout=float(options.get("slow_timeout_s", 30.0)))
     try:
         backend = RgaAnalyser(

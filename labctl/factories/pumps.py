@@ -6,17 +6,7 @@ from labctl.devices.pumps.device import SyringePump
 from labctl.devices.pumps.harvard import HarvardPump
 from labctl.devices.pumps.newera import NewEraPump
 
-
-def transport_url(spec, ctx) -> str:
-    """The simulated lab's ``sim://`` URL for a simulated pump, else the profile's port."""
-    transport = spec.transport or ""
-    if transport.startswith("sim://"):
-        if getattr(ctx, "simlab", None) is None:
-            raise ValueError(f"{spec.name}: transport {transport!r} needs the simulated lab ([sim] in the profile)")
-        return ctx.simlab.serial(spec.name, spec.driver, dict(spec.options or {}))
-    if not transport:
-        raise ValueError(f"{spec.name}: no transport given")
-    return transport
+from .serial import transport_url
 
 
 def _device(driver, spec) -> SyringePump:

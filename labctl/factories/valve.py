@@ -4,22 +4,7 @@ from __future__ import annotations
 
 from labctl.devices.valves import TwoPositionValve, ViciActuator
 
-
-def transport_url(spec, ctx) -> str:
-    """The port to open: the simulated lab's ``sim://`` URL for a simulated instrument, else the profile's."""
-    transport = spec.transport or ""
-    if transport.startswith("sim://"):
-        if getattr(ctx, "simlab", None) is None:
-            raise ValueError(f"{spec.name}: transport {transport!r} needs the simulated lab ([sim] in the profile)")
-        return ctx.simlab.serial(spec.name, spec.driver, dict(spec.options or {}))
-    if not transport:
-        raise ValueError(f"{spec.name}: no transport given")
-    return transport
-
-
-def wire_timeout(options: dict) -> float:
-    """The wall-time read timeout in s (``timeout`` or ``timeout_s``; 1 s when neither is given)."""
-    return float(options.get("timeout", options.get("timeout_s", 1.0)))
+from .serial import transport_url, wire_timeout
 
 
 def build_vici(spec, ctx) -> TwoPositionValve:

@@ -1,17 +1,10 @@
-"""Fixtures: the simulated lab, the three ways of serving a simulator, and an expected-protocol port."""
+"""Fixtures: the simulated lab (serving simulators and expected-protocol ports: tests/conftest.py)."""
 
 from __future__ import annotations
-
-import itertools
 
 import pytest
 
 from labctl.sim.lab import SimLab
-from labctl.sim.serial import ProtocolCore, install_url_handler, register, unregister
-from labctl.sim.serial.serve import PtyServer, TcpServer
-
-_ids = itertools.count()
-
 
 LIQUID_CELL = {"kind": "liquid", "electrolyte": "dme", "area_cm2": 0.0005, "channel": "ref600:1"}
 
@@ -32,66 +25,3 @@ def lab():
     lab = Lab()
     yield lab
     lab.close()
-
-
-@pytest.fixture(params=["sim", "tcp", "pty"])
-def serve(request):
-    """``serve(core) -> url`` on the front end named by the parameter (``serve.kind``)."""
-    cleanup = []
-
-    def _serve(core: ProtocolCore) -> str:
-        if request.param == "sim":
-            install_url_handler()
-            name = f"{core.name}-{next(_ids)}"
-            register(name, core)
-            cleanup.append(lambda: unregister(name))
-            return f"sim://{name}"
-        server = (TcpServer if request.param == "tcp" else PtyServer)(core).start()
-        cleanup.append(server.stop)
-        return server.url if request.param == "tcp" else server.path
-
-    _serve.kind = request.param
-    yield _serve
-    for fn in reversed(cleanup):
-        fn()
-
-
-class ExpectedProtocol(ProtocolCore):
-    """A port that checks every byte the driver writes against a script and plays the scripted replies
-    (in the style of pymeasure's ``expected_protocol``)."""
-
-    def __init__(self, pairs):
-        super().__init__("expected")
-        self.pairs = [(bytes(a), bytes(b or b"")) for a, b in pairs]
-        self._pending = b""
-
-    def receive(self, data: bytes) -> bytes:
-        self._pending += data
-        out = b""
-        while self.pairs and self._pending.startswith(self.pairs[0][0]):
-            sent, reply = self.pairs.pop(0)
-            self._pending = self._pending[len(sent):]
-            out += reply
-        if self._pending and not (self.pairs and self.pairs[0][0].startswith(self._pending)):
-            raise AssertionError(f"unexpected bytes on the wire: {self._pending!r}; "
-                                 f"next expected {self.pairs[0][0] if self.pairs else 'nothing'!r}")
-        return out
-
-
-@pytest.fixture
-def expected():
-    """``expected(pairs) -> url``; the test fails if the driver writes anything else or skips an exchange."""
-    install_url_handler()
-    names = []
-
-    def _make(pairs):
-        core = ExpectedProtocol(pairs)
-        name = f"expected-{next(_ids)}"
-        register(name, core)
-        names.append((name, core))
-        return f"sim://{name}"
-
-    yield _make
-    for name, core in names:
-        unregister(name)
-        assert not core.pairs, f"expected exchanges never happened: {core.pairs!r}"

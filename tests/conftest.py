@@ -1,4 +1,6 @@
-"""Fixtures: the simulated lab, the three ways of serving a simulator, and an expected-protocol port."""
+"""Fixtures every serial-instrument test uses: a noiseless simulated lab, the three ways of serving a
+simulator, and an expected-protocol port that checks the bytes on the wire. A folder may define its own
+``lab``."""
 
 from __future__ import annotations
 
