@@ -41,7 +41,8 @@ class DriverSignal(_Units, _Signal):
 
     ``getter`` and ``setter`` name methods of the parent device (strings, so they can be given in the
     class body as ``Cpt(DriverSignal, getter="_read_rate", setter="_write_rate", units="uL/h")``).
-    ``get`` asks the instrument each time; ``put`` commands it and then records the value read back.
+    ``get`` asks the instrument each time; ``put`` commands it and caches the commanded value for
+    subscribers (the next ``get`` reads what the instrument actually holds).
     Without a setter the signal is read-only.
     """
 

@@ -15,7 +15,10 @@ FORBIDDEN = {
     "devices": ("labctl.plans", "labctl.sim", "labctl.storage", "labctl.session", "labctl.cli", "labctl.report",
                 "labctl.analysis", "labctl.factories"),
     "plans": ("labctl.sim", "labctl.storage", "labctl.session", "labctl.cli", "labctl.factories",
-              "labctl.devices.potentiostat.biologic", "labctl.devices.potentiostat.gamry"),
+              # vendor specifics: plans see instruments only through their ophyd devices
+              "labctl.devices.potentiostat.biologic", "labctl.devices.potentiostat.gamry",
+              "labctl.devices.pumps.newera", "labctl.devices.pumps.harvard", "labctl.devices.valves.vici",
+              "labctl.devices.ms.srs_rga", "labctl.devices.mfc.propar", "labctl.devices.transport"),
     "sim": ("ophyd", "bluesky", "labctl.devices", "labctl.plans", "labctl.storage", "labctl.session",
             "labctl.factories"),
 }

@@ -1,13 +1,46 @@
-"""Electrochemistry plans on the simulated lab through the BioLogic backend and a RunEngine."""
+"""Electrochemistry plans on the simulated lab through a RunEngine, on each vendor's backend.
+
+The plan tests run twice: on a VMP3 channel (BioLogic EClib fake, coin cell on ``vmp3:1``) and on the
+Reference 600 built by its factory (GamryCOM fake, a Na||Cu coin cell on ``ref600:1``). The outcomes are the
+same physics read through different SDKs, so the same assertions hold on both.
+"""
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 from bluesky.utils import RunEngineInterrupted
 
+from labctl.devices.clock import LabClock
 from labctl.devices.errors import LimitError
+from labctl.factories.gamry import build_gamry
 from labctl.plans.electrochem import cv, eis, galvanostatic_cycles, ocv, rate_test
 from labctl.plans.params import ParameterError
+from labctl.sim.lab import SimLab
+
+AREA = 1.767
+LIMITS = {"current_A": [-0.4, 0.4], "voltage_V": [-10.0, 10.0]}
+GAMRY_SIM = {"seed": 1, "noise": 1.0, "cells": {"coin": {"kind": "coin", "electrolyte": "ecdmc", "area_cm2": AREA,
+                                                         "channel": "ref600:1"}}}
+REF600 = SimpleNamespace(name="ref600", kind="potentiostat", driver="gamry.ref600", transport="sim://REF600-12345",
+                         options={"electrode_area_cm2": AREA}, limits=LIMITS, safe_state={"cell": "off"})
+
+
+@pytest.fixture(params=["biologic", "gamry"])
+def bench(request):
+    """The coin cell's potentiostat, its world, lab clock and channel, on one vendor's backend."""
+    if request.param == "biologic":
+        world = request.getfixturevalue("world")
+        yield SimpleNamespace(pstat=request.getfixturevalue("pstat"), world=world, sim_clock=world.clock,
+                              clock=request.getfixturevalue("lab_clock"), channel="vmp3:1", key="vmp3_1")
+        return
+    simlab = SimLab(GAMRY_SIM)
+    pstat = build_gamry(REF600, SimpleNamespace(clock=simlab.clock, simlab=simlab))
+    yield SimpleNamespace(pstat=pstat, world=simlab.world, sim_clock=simlab.clock,
+                          clock=LabClock(simlab.clock, name="clock"),
+                          channel="ref600:1", key="ref600")
+    pstat.destroy()
+    simlab.close()
 
 
 def _streams(docs):
@@ -30,10 +63,10 @@ def _descriptor(docs, stream):
     return next(d for n, d in docs if n == "descriptor" and d["name"] == stream)
 
 
-def _runs(rows):
+def _runs(rows, key="vmp3_1"):
     """Split a stream's rows (time column) into technique runs: time restarts at 0 for each."""
     runs, current = [], []
-    for i, t in enumerate(rows["vmp3_1_time"]):
+    for i, t in enumerate(rows[f"{key}_time"]):
         if t == 0.0 and current:
             runs.append(current)
             current = []
@@ -41,8 +74,9 @@ def _runs(rows):
     return runs + [current]
 
 
-def test_ten_cycles_give_the_electrolyte_ce_and_strips_end_at_the_cutoff(RE, world, pstat, lab_clock):
-    pstat.poll_period = 60.0
+def test_ten_cycles_give_the_electrolyte_ce_and_strips_end_at_the_cutoff(RE, bench):
+    bench.pstat.poll_period = 60.0
+    world, k = bench.world, bench.key
     snapshots = []
     cycles_uid = []
 
@@ -53,7 +87,7 @@ def test_ten_cycles_give_the_electrolyte_ce_and_strips_end_at_the_cutoff(RE, wor
             snapshots.append(world.cell("coin").inventory())
 
     RE.subscribe(on_doc)
-    result = RE(galvanostatic_cycles(pstat, lab_clock, current_density="0.5 mA/cm^2",
+    result = RE(galvanostatic_cycles(bench.pstat, bench.clock, current_density="0.5 mA/cm^2",
                                      plate_capacity="0.5 mAh/cm^2", strip_cutoff="1 V", cycles=10,
                                      record_dt="10 s"))
     assert result.exit_status == "success"
@@ -70,47 +104,53 @@ def test_ten_cycles_give_the_electrolyte_ce_and_strips_end_at_the_cutoff(RE, wor
     assert streams["cycles"]["cycles_plated_capacity"] == pytest.approx([0.5] * 10, rel=1e-3)
 
     strip = streams["strip"]
-    runs = _runs(strip)
+    runs = _runs(strip, k)
     assert len(runs) == 10
     for run in runs:
-        e = [strip["vmp3_1_Ewe"][i] for i in run]
+        e = [strip[f"{k}_Ewe"][i] for i in run]
         assert e[-1] >= 1.0 > e[-2]                       # the crossing sample is the last one
         assert e[-1] - 1.0 < 0.05                         # ... recorded at the crossing, not at the next 10 s
-        t = [strip["vmp3_1_time"][i] for i in run]
+        t = [strip[f"{k}_time"][i] for i in run]
         assert 0 < t[-1] - t[-2] <= 10.0
     assert all(r["strip_ended_by"] == "limit" for r in result.plan_result)
 
     keys = _descriptor(RE.docs, "plate")["data_keys"]
-    assert (keys["vmp3_1_time"]["units"], keys["vmp3_1_Ewe"]["units"], keys["vmp3_1_I"]["units"],
-            keys["vmp3_1_Q"]["units"]) == ("s", "V", "A", "C")
+    assert (keys[f"{k}_time"]["units"], keys[f"{k}_Ewe"]["units"], keys[f"{k}_I"]["units"],
+            keys[f"{k}_Q"]["units"]) == ("s", "V", "A", "C")
     cycles_desc = _descriptor(RE.docs, "cycles")
     assert cycles_desc["data_keys"]["cycles_ce"]["units"] == "%"
     assert cycles_desc["hints"]["cycles"]["fields"] == ["cycles_ce"]
     start = RE.docs[0][1]
     assert start["plan_name"] == "galvanostatic_cycles"
     assert start["plan_args"]["current_density"] == "0.5 mA/cm^2" and start["electrode_area_cm2"] == 1.767
-    assert world.channel("vmp3:1").state == "stop"
+    assert world.channel(bench.channel).state == "stop"
 
 
-def test_cv_at_20_mV_s_has_the_points_its_range_and_step_imply(RE, pstat, lab_clock):
-    result = RE(cv(pstat, lab_clock, "0.5 V", "1.5 V", "0.2 V", scan_rate="20 mV/s", step="1 mV"))
+def test_cv_at_20_mV_s_has_the_points_its_range_and_step_imply(RE, bench):
+    result = RE(cv(bench.pstat, bench.clock, "0.5 V", "1.5 V", "0.2 V", scan_rate="20 mV/s", step="1 mV"))
     assert result.exit_status == "success"
     rows = _streams(RE.docs)["cv"]
-    assert len(rows["vmp3_1_Ewe"]) == RE.docs[0][1]["expected_points"] == 2601
+    assert len(rows[f"{bench.key}_Ewe"]) == RE.docs[0][1]["expected_points"] == 2601
+    e = rows[f"{bench.key}_Ewe"]
+    assert min(e) == pytest.approx(0.2, abs=2e-3) and max(e) == pytest.approx(1.5, abs=2e-3)
+    assert rows[f"{bench.key}_time"][-1] == pytest.approx(2.6 / 0.02, abs=0.1)
 
 
-def test_eis_from_1_MHz_to_100_mHz_is_stored_as_a_spectrum(RE, world, pstat, lab_clock):
-    result = RE(eis(pstat, lab_clock, f_start="1 MHz", f_stop="0.1 Hz", points_per_decade=10, amplitude="10 mV"))
+def test_eis_from_1_MHz_to_100_mHz_is_stored_as_a_spectrum(RE, bench):
+    k = bench.key
+    result = RE(eis(bench.pstat, bench.clock, f_start="1 MHz", f_stop="0.1 Hz", points_per_decade=10,
+                    amplitude="10 mV"))
     assert result.exit_status == "success"
     spectrum = _streams(RE.docs)["eis"]
-    freq = spectrum["vmp3_1_eis_freq"]
+    freq = spectrum[f"{k}_eis_freq"]
     assert len(freq) == 71 and freq[0] == pytest.approx(1e6) and freq[-1] == pytest.approx(0.1)
     assert all(a > b for a, b in zip(freq, freq[1:]))
-    z = world.cell("coin").impedance(0.1)
-    assert complex(spectrum["vmp3_1_eis_Zre"][-1], spectrum["vmp3_1_eis_Zim"][-1]) == pytest.approx(z, rel=0.05)
-    units = {k: v.get("units") for k, v in _descriptor(RE.docs, "eis")["data_keys"].items()}
-    assert units["vmp3_1_eis_freq"] == "Hz" and units["vmp3_1_eis_Zre"] == "ohm"
-    assert units["vmp3_1_eis_Zphase"] == "deg"
+    z = bench.world.cell("coin").impedance(0.1)
+    assert complex(spectrum[f"{k}_eis_Zre"][-1], spectrum[f"{k}_eis_Zim"][-1]) == pytest.approx(z, rel=0.05)
+    units = {key: v.get("units") for key, v in _descriptor(RE.docs, "eis")["data_keys"].items()}
+    assert units[f"{k}_eis_freq"] == "Hz" and units[f"{k}_eis_Zre"] == "ohm"
+    assert units[f"{k}_eis_Zphase"] == "deg"
+    assert bench.world.channel(bench.channel).state == "stop"
 
 
 def test_values_outside_the_limits_are_refused_before_the_cell_is_on(RE, eclib, pstat, lab_clock):
@@ -186,3 +226,30 @@ def test_ocv_plan_records_the_rest_potential(RE, world, pstat, lab_clock):
     rows = _streams(RE.docs)["ocv"]
     assert rows["vmp3_1_time"] == pytest.approx([30.0 * k for k in range(11)], abs=1e-4)
     assert rows["vmp3_1_Ewe"][-1] == pytest.approx(world.cell("coin").ocv(), abs=0.01)
+
+
+def test_stop_mid_strip_ends_the_run_successfully_with_the_cell_off_and_the_rows_kept(RE, bench):
+    k, channel = bench.key, bench.world.channel(bench.channel)
+
+    def pause(now):                       # the operator pauses 300 s into the first strip (plate: 3600 s)
+        timer.cancel()
+        RE.request_pause(defer=False)
+
+    timer = bench.sim_clock.call_every(3900.0, pause)
+    with pytest.raises(RunEngineInterrupted):
+        RE(galvanostatic_cycles(bench.pstat, bench.clock, cycles=3, record_dt="10 s"))
+    assert RE.state == "paused"
+    RE.stop()
+    stop = [d for n, d in RE.docs if n == "stop"][-1]
+    assert stop["exit_status"] == "success"          # bluesky: a stop is an orderly, successful end
+    assert channel.state == "stop" and channel.ended_by == "stopped"
+    assert abs(bench.pstat.current.get()) < 1e-9
+    before = bench.world.cell("coin").inventory()
+    bench.sim_clock.sleep(600)
+    assert bench.world.cell("coin").inventory() == before    # nothing flows any more
+    streams = _streams(RE.docs)
+    assert len(_runs(streams["plate"], k)) == 1 and len(streams["plate"][f"{k}_time"]) == 361
+    strip_t = streams["strip"][f"{k}_time"]
+    assert strip_t == sorted(strip_t) and 290.0 <= strip_t[-1] <= 310.0
+    assert all(i > 0 for i in streams["strip"][f"{k}_I"])
+    assert "cycles" not in streams                   # no cycle was completed, none is reported
