@@ -49,22 +49,43 @@ class Operator(Device):
                  name: str = "operator", **kwargs):
         self.confirmer = confirmer
         self.clock = clock or WallClock()
+        self._lock = threading.Lock()
+        self._pending: tuple[Checkpoint, Status] | None = None
         super().__init__(name=name, **kwargs)
 
     def set(self, checkpoint: Checkpoint) -> Status:
+        """Ask for *checkpoint*; the status finishes when somebody confirms it.
+
+        Asking again for a checkpoint whose confirmation is still pending (a run paused at it and resumed)
+        waits for that same confirmation rather than asking twice: one prompt at the console, one action in
+        the simulated lab.
+        """
         if not isinstance(checkpoint, Checkpoint):
             raise TypeError(f"{self.name}: expected a Checkpoint, got {checkpoint!r}")
+        with self._lock:
+            pending = self._pending
+            if pending is not None and pending[0] == checkpoint and not pending[1].done:
+                first = pending[1]
+            else:
+                first = Status(obj=self)
+                self._pending = (checkpoint, first)
+                threading.Thread(target=self._confirm, args=(checkpoint, first), daemon=True,
+                                 name=f"{self.name}-checkpoint").start()
         status = Status(obj=self)
 
-        def confirm():
-            try:
-                who = self.confirmer(checkpoint)
-                self.action.put(checkpoint.action)
-                self.confirmed_by.put(str(who))
-                self.confirmed_at.put(self.clock.now())
-                status.set_finished()
-            except Exception as exc:
-                status.set_exception(exc)
+        def relay(done):
+            exc = done.exception()
+            status.set_exception(exc) if exc is not None else status.set_finished()
 
-        threading.Thread(target=confirm, daemon=True, name=f"{self.name}-checkpoint").start()
+        first.add_callback(relay)
         return status
+
+    def _confirm(self, checkpoint: Checkpoint, status: Status) -> None:
+        try:
+            who = self.confirmer(checkpoint)
+            self.action.put(checkpoint.action)
+            self.confirmed_by.put(str(who))
+            self.confirmed_at.put(self.clock.now())
+            status.set_finished()
+        except Exception as exc:
+            status.set_exception(exc)

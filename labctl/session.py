@@ -96,14 +96,26 @@ class Session:
         return [self.devices[s.name] for s in self.profile.instruments.values()
                 if s.kind == kind and s.name in self.devices]
 
-    def run(self, plan, *, md: Mapping[str, Any] | None = None, live: bool | None = None) -> tuple[str, ...]:
+    def run(self, plan, *, md: Mapping[str, Any] | None = None, live: bool | None = None,
+            keep_paused: bool = False) -> tuple[str, ...]:
         """Run *plan*; return the uids of the runs it opened. Shows progress unless the session is quiet.
 
         An interrupted plan (Ctrl-C) is aborted, so the plan's cleanup leaves the hardware safe, and
-        :class:`~bluesky.utils.RunEngineInterrupted` propagates.
+        :class:`~bluesky.utils.RunEngineInterrupted` propagates. With ``keep_paused`` (interactive use) the
+        run stays paused instead, to be continued with :meth:`resume` (from its last checkpoint, e.g. the
+        operator step it was waiting at) or ended with ``RE.abort()``/``RE.stop()``.
         """
         if self._closed:
             raise SessionError("this session is closed")
+        return self._drive(lambda: self.RE(plan, **dict(md or {})), live, keep_paused)
+
+    def resume(self, *, live: bool | None = None, keep_paused: bool = False) -> tuple[str, ...]:
+        """Continue a run left paused by :meth:`run` with ``keep_paused``."""
+        if self.RE.state != "paused":
+            raise SessionError(f"nothing to resume: the RunEngine is {self.RE.state}")
+        return self._drive(self.RE.resume, live, keep_paused)
+
+    def _drive(self, go, live: bool | None, keep_paused: bool) -> tuple[str, ...]:
         show = (not self.quiet) if live is None else live
         display = token = None
         if show:
@@ -112,9 +124,9 @@ class Session:
             display = LiveDisplay(clock=getattr(self.clock, "clock", None))
             token = self.RE.subscribe(display)
         try:
-            return tuple(self.RE(plan, **dict(md or {})))
+            return tuple(go())
         except RunEngineInterrupted:
-            if self.RE.state == "paused":
+            if self.RE.state == "paused" and not keep_paused:
                 self.RE.abort("interrupted by the operator")
             raise
         finally:

@@ -18,7 +18,7 @@ from bluesky.protocols import Flyable, Movable
 from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS
 from labctl.devices.units import quantity
 
-from .params import ParameterError, QuantityLike, Unit, check_call
+from .params import Count, ParameterError, QuantityLike, Unit, check_call
 from .stubs.electrochem import (CycleLog, check_window, cycle_block, cycle_techniques, run_technique,
                                 validate_all)
 
@@ -81,7 +81,7 @@ def galvanostatic_cycles(
         current_density: Annotated[QuantityLike, Unit("mA/cm^2", **_POSITIVE)] = "0.5 mA/cm^2",
         plate_capacity: Annotated[QuantityLike | None, Unit("mAh/cm^2", **_POSITIVE)] = "0.5 mAh/cm^2",
         strip_cutoff: Annotated[QuantityLike, Unit("V")] = "1 V",
-        cycles: int = 10,
+        cycles: Annotated[int, Count(min=1)] = 10,
         rest: Annotated[QuantityLike, Unit("s", min=0.0)] = "0 s",
         record_dt: Annotated[QuantityLike, Unit("s", **_POSITIVE)] = "1 s",
         plate_time: Annotated[QuantityLike | None, Unit("s", **_POSITIVE)] = None,
@@ -97,8 +97,6 @@ def galvanostatic_cycles(
         current_density=current_density, plate_capacity=None if plate_time is not None else plate_capacity,
         strip_cutoff=strip_cutoff, cycles=cycles, rest=rest, record_dt=record_dt, plate_time=plate_time,
         strip_time_limit=strip_time_limit, poll=poll, md=md))
-    if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
-        raise ParameterError(f"cycles={cycles!r} must be a positive integer")
     area = _area(pstat)
     check_window(pstat, strip_cutoff=v["strip_cutoff"])
     techniques = cycle_techniques(v["current_density"], area, v["plate_capacity"], v["plate_time"],
@@ -122,15 +120,13 @@ def rate_test(
             "0.5 mA/cm^2", "1 mA/cm^2", "2 mA/cm^2", "5 mA/cm^2", "0.5 mA/cm^2"),
         plate_capacity: Annotated[QuantityLike, Unit("mAh/cm^2", **_POSITIVE)] = "0.5 mAh/cm^2",
         strip_cutoff: Annotated[QuantityLike, Unit("V")] = "1 V",
-        cycles_per_rate: int = 5,
+        cycles_per_rate: Annotated[int, Count(min=1)] = 5,
         rest: Annotated[QuantityLike, Unit("s", min=0.0)] = "0 s",
         record_dt: Annotated[QuantityLike, Unit("s", **_POSITIVE)] = "1 s",
         md: dict | None = None):
     """Galvanostatic cycles at several current densities in turn (``cycles`` stream per cycle, with j)."""
     v = check_call(rate_test, (pstat, clock, current_densities, plate_capacity, strip_cutoff, cycles_per_rate,
                                rest, record_dt, md))
-    if isinstance(cycles_per_rate, bool) or not isinstance(cycles_per_rate, int) or cycles_per_rate < 1:
-        raise ParameterError(f"cycles_per_rate={cycles_per_rate!r} must be a positive integer")
     if not v["current_densities"]:
         raise ParameterError("current_densities is empty")
     area = _area(pstat)
@@ -161,7 +157,7 @@ def cv(pstat: Flyable, clock: Movable,
        vertex2: Annotated[QuantityLike, Unit("V")],
        e_end: Annotated[QuantityLike | None, Unit("V")] = None,
        scan_rate: Annotated[QuantityLike, Unit("mV/s", **_POSITIVE)] = "20 mV/s",
-       cycles: int = 1,
+       cycles: Annotated[int, Count(min=1)] = 1,
        step: Annotated[QuantityLike, Unit("mV", **_POSITIVE)] = "1 mV",
        md: dict | None = None):
     """Cyclic voltammetry (stream ``cv``): one point per ``step`` of potential."""
@@ -185,7 +181,7 @@ def cv(pstat: Flyable, clock: Movable,
 def eis(pstat: Flyable, clock: Movable,
         f_start: Annotated[QuantityLike, Unit("Hz", **_POSITIVE)] = "1 MHz",
         f_stop: Annotated[QuantityLike, Unit("Hz", **_POSITIVE)] = "0.1 Hz",
-        points_per_decade: int = 10,
+        points_per_decade: Annotated[int, Count(min=1, max=100)] = 10,
         amplitude: QuantityLike = "10 mV",
         dc: QuantityLike | None = None,
         vs_ocv: bool = True,

@@ -18,7 +18,7 @@ from bluesky.protocols import Flyable, Movable, Readable
 from labctl.devices.potentiostat.techniques import CV, Galvanostatic
 
 from .electrochem import eis, galvanostatic_cycles
-from .params import ParameterError, QuantityLike, Unit, check_call
+from .params import Count, ParameterError, QuantityLike, Unit, check_call
 from .stubs.electrochem import (CycleLog, check_window, cycle_block, cycle_techniques, run_technique,
                                 validate_all)
 from .stubs.fluidics import flow_segment, set_flow
@@ -178,7 +178,7 @@ def online_ms_titration(
 
 def dems(pstat: Flyable, valve: Movable, ms: Readable, mfc: Movable, clock: Movable,
          operator: Movable | None = None,
-         cycle_targets: Sequence[int] = (1, 5, 10),
+         cycle_targets: Annotated[Sequence[int], Count(min=1)] = (1, 5, 10),
          current_density: Annotated[QuantityLike, Unit("mA/cm^2", **_POSITIVE)] = "0.5 mA/cm^2",
          plate_time: Seconds = "10 min",
          strip_cutoff: Annotated[QuantityLike, Unit("V")] = "1 V",
@@ -205,8 +205,7 @@ def dems(pstat: Flyable, valve: Movable, ms: Readable, mfc: Movable, clock: Mova
         period=period, electrolyte=electrolyte, cell=cell,
         temperature=temperature, pressure=pressure, md=md))
     targets = list(cycle_targets)
-    if not targets or any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in targets) \
-            or targets != sorted(set(targets)):
+    if targets != sorted(set(targets)):
         raise ParameterError(f"cycle_targets={cycle_targets!r}: give increasing positive whole numbers of cycles")
     for name in ("sealed", "sweep"):
         if name not in valve.position_names:
@@ -281,7 +280,7 @@ def liquid_cell_operando(
         imaging_rate: Annotated[QuantityLike, Unit("uL/h", **_POSITIVE)] = "120 uL/h",
         replenish_rate: Annotated[QuantityLike, Unit("uL/h", **_POSITIVE)] = "240 uL/h",
         replenish_time: Seconds = "10 min",
-        cycles: int = 3, mode: str = "galvanostatic",
+        cycles: Annotated[int, Count(min=1)] = 3, mode: str = "galvanostatic",
         current_density: Annotated[QuantityLike, Unit("mA/cm^2", **_POSITIVE)] = "10 mA/cm^2",
         plate_time: Seconds = "60 s",
         strip_cutoff: Annotated[QuantityLike, Unit("V")] = "1 V",
@@ -306,8 +305,6 @@ def liquid_cell_operando(
         mode=mode, current_density=current_density, plate_time=plate_time, strip_cutoff=strip_cutoff,
         strip_time_limit=strip_time_limit, e_start=e_start, vertex1=vertex1, vertex2=vertex2,
         scan_rate=scan_rate, record_dt=record_dt, md=md))
-    if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
-        raise ParameterError(f"cycles={cycles!r} must be a positive integer")
     if mode not in ("galvanostatic", "cv"):
         raise ParameterError(f"mode={mode!r}: choose 'galvanostatic' or 'cv'")
     for rate in (v["flush_rate"], v["imaging_rate"], v["replenish_rate"]):
@@ -422,7 +419,7 @@ def coin_cell_campaign(
         pstat: Flyable, ms: Readable, mfc: Movable, clock: Movable, operator: Movable,
         valve: Movable | None = None, d2o_pump: Movable | None = None,
         electrolytes: Sequence[str] = ("ecdmc", "ecdmc_vc", "ecdmc_fec", "dme"),
-        cell: str = "coin", ce_cycles: int = 10, blank: bool = True, record_dt: Seconds = "10 s",
+        cell: str = "coin", ce_cycles: Annotated[int, Count(min=1)] = 10, blank: bool = True, record_dt: Seconds = "10 s",
         eis_f_stop: Annotated[QuantityLike, Unit("Hz", **_POSITIVE)] = "0.1 Hz",
         titration: dict | None = None, md: dict | None = None):
     """For each electrolyte: one plating/stripping cycle then a D2O titration of the electrode; a fresh
@@ -430,11 +427,10 @@ def coin_cell_campaign(
     uncycled cell is titrated as the control. One run per measurement, each tagged with ``electrolyte``,
     ``campaign`` and ``purpose``.
     """
-    if isinstance(ce_cycles, bool) or not isinstance(ce_cycles, int) or ce_cycles < 1:
-        raise ParameterError(f"ce_cycles={ce_cycles!r} must be a positive integer")
     if not electrolytes:
         raise ParameterError("electrolytes is empty")
-    check_call(coin_cell_campaign, (pstat, ms, mfc, clock, operator), dict(record_dt=record_dt, eis_f_stop=eis_f_stop))
+    check_call(coin_cell_campaign, (pstat, ms, mfc, clock, operator),
+               dict(ce_cycles=ce_cycles, record_dt=record_dt, eis_f_stop=eis_f_stop))
     area = float(pstat.electrode_area.get())
     shared = {"campaign": "coin_cell_campaign", **(md or {})}
     titration = dict(titration or {})

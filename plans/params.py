@@ -48,14 +48,36 @@ class Unit:
         return v
 
 
-def declared_units(func: Callable) -> dict[str, Unit]:
-    """The ``Unit`` annotation of each parameter of *func* that has one."""
+@dataclass(frozen=True)
+class Count:
+    """A whole number within a range (cycles, points per decade), declared like a :class:`Unit`."""
+
+    min: int | None = None
+    max: int | None = None
+    description: str = ""
+    unit = None
+
+    def allowed(self) -> str:
+        lo = "-inf" if self.min is None else str(self.min)
+        hi = "+inf" if self.max is None else str(self.max)
+        return f"whole number in [{lo}, {hi}]"
+
+    def convert(self, name: str, value) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParameterError(f"{name}={value!r} is not a whole number; allowed: {self.allowed()}")
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise ParameterError(f"{name}={value!r} is out of range; allowed: {self.allowed()}")
+        return value
+
+
+def declared_units(func: Callable) -> dict[str, Unit | Count]:
+    """The ``Unit`` or ``Count`` annotation of each parameter of *func* that has one."""
     hints = typing.get_type_hints(func, include_extras=True)
     out = {}
     for pname, hint in hints.items():
         if typing.get_origin(hint) is Annotated:
             for meta in hint.__metadata__:
-                if isinstance(meta, Unit):
+                if isinstance(meta, (Unit, Count)):
                     out[pname] = meta
     return out
 
@@ -76,6 +98,8 @@ def check_call(func: Callable, args: tuple = (), kwargs: dict | None = None) -> 
         if value is None:
             continue
         if isinstance(value, (list, tuple)):
+            if not value:
+                raise ParameterError(f"{pname} is empty; allowed: a list of {unit.allowed()}")
             values[pname] = type(value)(unit.convert(f"{pname}[{i}]", v) for i, v in enumerate(value))
         else:
             values[pname] = unit.convert(pname, value)

@@ -189,8 +189,6 @@ def test_show_unknown_run(runner, bench):
 # -- serving a simulator -------------------------------------------------------------------------------------------
 
 def test_sim_serve_prints_an_endpoint_that_answers(tmp_path):
-    pytest.importorskip("labctl.sim.lab")
-    pytest.importorskip("labctl.sim.serial.vici")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "labctl.cli", "sim", "serve", "dems_valve", "--tcp", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -210,6 +208,32 @@ def test_sim_serve_prints_an_endpoint_that_answers(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
     assert proc.returncode == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_sim_serve_on_a_pty_prints_a_device_path_that_answers():
+    import serial
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "labctl.cli", "sim", "serve", "dems_valve", "--pty"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=Path(__file__).parent)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving dems_valve on /dev/"), line + proc.stderr.read()
+        path = line.split(" on ", 1)[1].strip()
+        with serial.Serial(path, 9600, timeout=5) as port:
+            port.write(b"CP\r")
+            assert port.read_until(b"\r") == b"CPA\r"      # a fresh valve sits in A
+            port.write(b"GOB\r")
+            assert port.read_until(b"\r") == b"CPB\r"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert proc.returncode == 0 and "stopped" in proc.stderr.read()
 
 
 def test_live_table_and_progress_unless_quiet(runner, bench):
@@ -234,14 +258,14 @@ def test_device_kind_parameters_default_only_when_unambiguous(runner, tmp_path, 
              "syringe_pump": ["pump"]}
     assert fill_device_defaults(plan, {}, kinds) == {"clock": "clock", "operator": "operator"}
     assert fill_device_defaults(plan, {}, {**kinds, "potentiostat": ["vmp3_1"]})["pstat"] == "vmp3_1"
-    if "galvanostatic_cycles" in discover_plans():
-        monkeypatch.setenv("LABCTL_DATA", str(tmp_path / "data"))
-        result = runner.invoke(app, ["run", "galvanostatic_cycles", "-q"])  # default profile: 3 potentiostats
-        assert result.exit_code == 2 and "'pstat'" in result.stderr
+    assert "galvanostatic_cycles" in discover_plans()
+    monkeypatch.setenv("LABCTL_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("LABCTL_PROFILE", raising=False)
+    result = runner.invoke(app, ["run", "galvanostatic_cycles", "-q"])  # default profile: 3 potentiostats
+    assert result.exit_code == 2 and "'pstat'" in result.stderr
 
 
 def test_demo_on_the_default_profile(runner, tmp_path, monkeypatch):
-    pytest.importorskip("labctl.sim.lab")
     monkeypatch.setenv("LABCTL_DATA", str(tmp_path / "data"))
     monkeypatch.delenv("LABCTL_PROFILE", raising=False)
     result = runner.invoke(app, ["demo", "--quiet", "--out", str(tmp_path / "out")])

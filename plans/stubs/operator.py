@@ -11,11 +11,14 @@ from labctl.devices.operator import Checkpoint
 def checkpoint(operator, action: str, prompt: str, *, stream: str = "checkpoints", **params):
     """Ask the operator to do *action* and record who confirmed it and when.
 
-    A ``bps.checkpoint`` comes first, so a run paused while waiting here (Ctrl-C) asks again on resume.
+    A ``bps.checkpoint`` comes first, so a run paused while waiting here (Ctrl-C) asks again on resume
+    (the operator device joins the still-pending confirmation rather than prompting twice); another follows
+    the confirmation, so a pause later in the run never asks for a step already done.
     """
     yield from bps.checkpoint()
     yield from bps.mv(operator, Checkpoint(action, prompt, dict(params)))
     yield from bps.trigger_and_read([operator], name=stream)
+    yield from bps.checkpoint()
 
 
 def with_checkpoint(plan, operator, action: str, prompt: str, *, stream: str = "checkpoints", **params):

@@ -127,8 +127,8 @@ def test_dropped_connection(front_end, rga_core, rga):
 
 
 def test_a_silent_in_process_instrument_fails_at_once_even_for_slow_commands(lab):
-    import time
-
+    """An in-process port knows at once that no reply is coming: the driver gives up after one read
+    instead of polling out its 30 s allowance for emission settling."""
     from labctl.sim.serial import install_url_handler, register, unregister
 
     core = RGA("ms", lab.world)
@@ -136,10 +136,17 @@ def test_a_silent_in_process_instrument_fails_at_once_even_for_slow_commands(lab
     register("silent-rga", core)
     try:
         rga = SrsRga("sim://silent-rga")  # default 30 s allowance for emission settling
+        assert rga.slow_timeout == 30.0
         core.inject("silent")
-        began = time.monotonic()
+        line = rga.port._serial
+        reads, writes = [], []
+        read, write = line.read, line.write
+        line.read = lambda size=1: reads.append(size) or read(size)
+        line.write = lambda data: writes.append(bytes(data)) or write(data)
         with pytest.raises(InstrumentTimeout):
             rga.filament_on(1.0)
-        assert time.monotonic() - began < 0.5
+        assert writes == [b"FL1.00\r"]
+        assert len(reads) == 1
+        rga.close()
     finally:
         unregister("silent-rga")

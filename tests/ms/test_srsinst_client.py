@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import srsinst.rga as srsinst_rga
 
 from labctl.sim.serial.serve import PtyServer
-
-srsinst_rga = pytest.importorskip("srsinst.rga")
 
 
 @pytest.fixture

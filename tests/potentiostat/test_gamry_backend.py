@@ -341,3 +341,13 @@ def test_no_row_is_lost_when_lab_time_moves_between_reads(lab, com, backend, mon
     monkeypatch.setattr(channel, "drain", drain_then_time_passes)
     rows = run(backend, lab.clock)
     assert backend.ended_by == "done" and [r["time"] for r in rows] == pytest.approx(range(11))
+
+
+@pytest.mark.parametrize("technique", [Galvanostatic(current="-5 uA", duration="60 s", record_dE="5 mV"),
+                                       OCV(duration="60 s", record_dE="1 mV")])
+def test_record_on_a_potential_change_is_refused_before_any_com_call(lab, com, backend, technique):
+    before = len(com.calls)
+    with pytest.raises(ValueError, match=r"record_dE=0\.00\d+ V is not supported on the Gamry backend.*record_dt"):
+        backend.load(technique)
+    assert com.calls[before:] == []
+    assert lab.world.channel(CHANNEL).state == "stop"

@@ -7,6 +7,7 @@ charge the plans report is the charge the cell's Na inventory received and gave 
 
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -81,6 +82,15 @@ def test_factory_builds_the_shared_device_on_the_profile_section(lab):
     assert pstat.name == "ref600" and pstat.info["serial"] == "12345" and pstat.source == "gamry:REF600-12345"
     assert pstat.electrode_area.get() == AREA and pstat.limits["current_A"] == [-0.6, 0.6]
     assert pstat.read()["ref600_ewe"]["value"] == pytest.approx(lab.world.cell("liquid").ocv(), abs=1e-3)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="GamryCOM is real on Windows")
+def test_a_real_instrument_off_windows_is_refused_clearly(lab):
+    spec = SimpleNamespace(**{**REF600, "transport": "REF600-12345"})
+    with pytest.raises(InstrumentError, match=r"ref600.*GamryCOM needs Windows.*use a sim:// transport"):
+        build_gamry(spec, SimpleNamespace(clock=lab.sim.clock, simlab=lab.sim))
+    with pytest.raises(ValueError, match="no transport given"):
+        build_gamry(SimpleNamespace(**{**REF600, "transport": ""}), SimpleNamespace(clock=lab.sim.clock, simlab=None))
 
 
 def test_galvanostatic_cycles_at_10_mA_per_cm2_plate_and_strip_what_the_cell_holds(lab):

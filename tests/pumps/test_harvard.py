@@ -106,7 +106,7 @@ def test_dropped_connection(lab, serve):
 
 
 def test_bytes_on_the_wire(expected):
-    url = expected([
+    url, _ = expected([
         (b"7:ver\r", b"\r\nPHD ULTRA 3.0.4\r\n07:"),
         (b"7:diameter 3.26\r", b"\r\n07:"),
         (b"7:irate 120 ul/h\r", b"\r\n07:"),
@@ -158,3 +158,33 @@ def test_bad_settings_are_refused_before_the_wire():
         HarvardPump("sim://nowhere", address=100)
     with pytest.raises(LimitError):
         HarvardPump("sim://nowhere", baudrate=1234)
+
+
+def test_pyserial_client_over_a_pty(lab):
+    """A plain pyserial client sends the Ultra command set, as in the pump's manual, over a pty; the world
+    syringe moves rate x time."""
+    import serial
+
+    from labctl.sim.serial.serve import PtyServer
+
+    core = PhdUltra("d2o_pump", lab.world, syringe_diameter_mm=4.78, syringe_volume_uL=1000.0)
+    with PtyServer(core) as pty:
+        with serial.Serial(pty.path, 115200, bytesize=8, parity="N", stopbits=2, timeout=1) as port:
+            def ask(command: str, prompt: bytes) -> bytes:
+                port.write(command.encode("ascii") + b"\r")
+                reply = port.read_until(prompt)
+                assert reply.startswith(b"\r\n") and reply.endswith(prompt), reply
+                return reply
+
+            assert ask("ver", b":") == b"\r\nPHD ULTRA 3.0.4\r\n:"
+            ask("diameter 4.78", b":")
+            ask("irate 120 ul/h", b":")
+            ask("tvolume 0.5 ml", b":")
+            assert ask("irat", b":") == b"\r\n120 ul/h\r\n:"        # four letters are enough
+            ask("irun", b">")
+            lab.clock.advance(1800)                                  # half an hour at 120 uL/h
+            assert ask("ivolume", b">") == b"\r\n60 ul\r\n>"
+            ask("stp", b":")
+            lab.clock.advance(600)                                   # stopped: nothing more moves
+            assert ask("ivolume", b":") == b"\r\n60 ul\r\n:"
+    assert lab.world.pump("d2o_pump").infused_uL == pytest.approx(120 * 1800 / 3600)

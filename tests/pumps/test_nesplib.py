@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 
+import nesp_lib
 import pytest
 
 from labctl.sim.serial.newera import NE1000
 from labctl.sim.serial.serve import PtyServer
 
-nesp_lib = pytest.importorskip("nesp_lib")
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
 
 

@@ -2,23 +2,62 @@
 
 import pytest
 
-from labctl.sim.world import MOLAR_VOLUME_ML
+from labctl.sim.world import MOLAR_VOLUME_ML, Step
+from labctl.sim.world.params import C_SURFACE
 
 from test_world_kit import coin_lab, plate_strip, run_program
 from test_world_calibration import SimLabDems
 
 
+def _measured(samples, step: int) -> float:
+    """|charge| the channel measured over one step: the Q of its last sample."""
+    return abs([s.Q for s in samples if s.step == step][-1])
+
+
 @pytest.mark.parametrize("electrolyte", ["ecdmc", "ecdmc_vc", "dme"])
 def test_charge_plated_equals_stripped_plus_sei_plus_dead_every_cycle(electrolyte):
+    """Each cycle's plated and stripped charge is what the channel measured, less only the charge that
+    took the Na-free surface to the plating onset and, after the Na is gone, up to the 1 V cutoff."""
     lab = coin_lab(electrolyte)
-    cell = lab.world.cell("coin")
+    cell, area = lab.world.cell("coin"), 1.767
+    prev = cell.inventory()
     for n in range(1, 4):
-        run_program(lab, "vmp3:1", plate_strip(1.767, capacity_mAh_cm2=0.3))
+        samples = run_program(lab, "vmp3:1", plate_strip(area, capacity_mAh_cm2=0.3))
         inv = cell.inventory()
+        plated, stripped = inv["plated_C"] - prev["plated_C"], inv["stripped_C"] - prev["stripped_C"]
+        plate = [s for s in samples if s.step == 0]
+        q_plate, q_strip = _measured(samples, 0), _measured(samples, 1)
+        assert q_plate == pytest.approx(0.3 * 3.6 * area, rel=1e-9)
+        # the Na-free surface charges from the rest potential down to the onset, at least to the lowest sample
+        surface_seen = C_SURFACE * area * (plate[0].Ewe - min(s.Ewe for s in plate))
+        assert surface_seen <= q_plate - plated == pytest.approx(surface_seen, rel=0.03)
+        # the strip gives back less than was measured by the bare-surface charge up to the cutoff, no more
+        assert 0 < q_strip - stripped < C_SURFACE * area * 1.5
         accounted = inv["stripped_C"] + inv["sei_C"] + inv["dead_C"] + inv["reversible_C"]
         assert accounted == pytest.approx(inv["plated_C"], rel=1e-9)
         assert inv["reversible_C"] == 0.0          # stripped to 1 V: nothing reversible is left
         assert inv["cycles"] == n
+        prev = inv
+
+
+@pytest.mark.parametrize("electrolyte", ["ecdmc", "dme"])
+def test_on_a_na_covered_electrode_the_cell_holds_exactly_the_charge_measured(electrolyte):
+    """With Na metal on the electrode throughout there is no surface charging: every cycle's plated and
+    stripped charge is the channel's measured charge, to rounding."""
+    lab = coin_lab(electrolyte)
+    cell, area, i = lab.world.cell("coin"), 1.767, 0.5e-3 * 1.767
+    run_program(lab, "vmp3:1", [Step("cc", value=-i, duration=7200.0, record_dt=60.0)])   # a 1 mAh/cm^2 seed
+    prev = cell.inventory()
+    for n in range(3):
+        samples = run_program(lab, "vmp3:1", [Step("cc", value=-i, duration=1800.0, record_dt=60.0),
+                                               Step("cc", value=i, duration=240.0, record_dt=60.0)])
+        inv = cell.inventory()
+        assert inv["plated_C"] - prev["plated_C"] == pytest.approx(_measured(samples, 0), rel=1e-9)
+        assert inv["stripped_C"] - prev["stripped_C"] == pytest.approx(_measured(samples, 1), rel=1e-9)
+        assert inv["reversible_C"] > 0
+        accounted = inv["stripped_C"] + inv["sei_C"] + inv["dead_C"] + inv["reversible_C"]
+        assert accounted == pytest.approx(inv["plated_C"], rel=1e-9)
+        prev = inv
 
 
 def test_partial_strip_leaves_reversible_na_and_still_balances():

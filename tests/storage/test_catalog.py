@@ -98,27 +98,39 @@ class SlowCatalog(TiledCatalog):
         return slow
 
 
-def test_a_slow_catalog_does_not_stall_the_run_engine(tmp_path, RE, cell, cell_plan):
-    store = Storage(tmp_path / "data", catalog_factory=SlowCatalog)
+def test_a_blocked_catalog_does_not_stall_the_run_engine(tmp_path, RE, cell, cell_plan):
+    """The run finishes and its file is complete while the catalog's first write is still held; the catalog
+    catches up once it is released."""
+    entered, gate, held_too_long = threading.Event(), threading.Event(), []
+
+    class GatedCatalog(TiledCatalog):
+        def writer(self):
+            inner = super().writer()
+
+            def gated(name, doc):
+                entered.set()
+                if not gate.wait(timeout=60):   # only if the RunEngine waited for the catalog
+                    held_too_long.append(name)
+                inner(name, doc)
+
+            return gated
+
+    store = Storage(tmp_path / "data", catalog_factory=GatedCatalog)
     try:
-        store.catalog  # opened: what follows measures writes, not start-up
+        store.catalog  # opened
         store.subscribe(RE)
-        emits = []
-
-        def timed(name, doc):
-            emits.append(time.perf_counter())
-
-        RE.subscribe(timed)
-        t0 = time.perf_counter()
-        (uid,) = RE(cell_plan(cell, n=8))  # 11 documents: >= 1.1 s of catalog writes
-        elapsed = time.perf_counter() - t0
-        assert elapsed < 0.8, f"the RunEngine waited for the catalog ({elapsed:.2f} s)"
-        assert store.catalog.search({"uid": uid}) == [] or "stop" not in store.catalog.metadata(uid)
+        (uid,) = RE(cell_plan(cell, n=8))
+        assert not gate.is_set() and held_too_long == [], "the RunEngine waited for the catalog"
+        assert entered.wait(timeout=10)                       # the catalog is busy with this run...
+        assert store.catalog.search({"uid": uid}) == []       # ...and has none of it yet
         assert store.run(uid).stop["exit_status"] == "success"  # the file is complete already
-        assert store.sync(timeout=10)
+        assert len(store.run(uid).stream("primary")["seq_num"]) == 8
+        gate.set()
+        assert store.sync(timeout=30)
         assert store.catalog.metadata(uid)["stop"]["exit_status"] == "success"
         assert len(store.catalog.read_table(uid, "primary")) == 8
     finally:
+        gate.set()
         store.close()
 
 

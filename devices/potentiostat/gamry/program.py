@@ -6,7 +6,9 @@ an instrument and keeps every Gamry-specific choice in one place:
 
 * the Reference 600 has no charge stop, so a charge limit becomes a duration (charge / current);
 * potential limits on a constant current need a Dtaq with stop tests (``GamryDtaqCiiv``);
-* a CV records one point per potential ``step``, so the sample period is step / scan rate.
+* a CV records one point per potential ``step``, so the sample period is step / scan rate;
+* GamryCOM samples on time only, so a ``record_dE`` (record on a change of potential) is refused rather
+  than silently recorded on time.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ class Program:
 
 def program_for(technique, max_duration: float = MAX_DURATION_S) -> Program:
     """The Gamry program for *technique* (raises ``ValueError``/``TypeError`` for what it cannot run)."""
+    if getattr(technique, "record_dE", None) is not None:
+        raise ValueError(f"{technique.name}: record_dE={technique.record_dE:g} V is not supported on the Gamry "
+                         "backend (GamryCOM records on time only); use record_dt instead")
     if isinstance(technique, OCV):
         return Program("GamryDtaqOcv", "PstatMode", "GamrySignalConst",
                        (0.0, technique.duration, technique.record_dt), cell_on=False,
