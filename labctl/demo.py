@@ -7,35 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Sequence
-
-import bluesky.plan_stubs as bps
-import bluesky.preprocessors as bpp
-from bluesky.protocols import Movable, Readable
-
-from labctl.plans.params import ParameterError, QuantityLike, Unit, check_call
-from labctl.plans.stubs.time import wait
-
-
-def readings(clock: Movable, detectors: Sequence[Readable] = (), num: int = 5,
-             period: Annotated[QuantityLike, Unit("s", min=0, description="lab time between readings")] = 60,
-             md: dict | None = None):
-    """Read the lab clock and *detectors* *num* times, *period* of lab time apart, in one run."""
-    period_s = check_call(readings, (clock, detectors, num, period))["period"]
-    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-        raise ParameterError(f"num={num!r}: expected an integer >= 1")
-    readers = [clock, *(d for d in detectors if d is not clock)]
-    run_md = {"plan_name": "readings", "num_points": num, "plan_args": {"num": num, "period_s": period_s},
-              "detectors": [d.name for d in readers], **(md or {})}
-
-    @bpp.run_decorator(md=run_md)
-    def inner():
-        for i in range(num):
-            yield from bps.trigger_and_read(readers)
-            if i + 1 < num:
-                yield from wait(clock, period_s)
-
-    return (yield from inner())
+from labctl.plans.readings import readings
 
 
 def demo_plan(session):

@@ -13,13 +13,11 @@ from typing import Callable
 
 import bluesky.plans as bp
 
-PLAN_MODULES = ("labctl.plans.electrochem", "labctl.plans.fluidics", "labctl.plans.gas",
-                "labctl.plans.experiments")
+PLAN_MODULES = ("labctl.plans.readings", "labctl.plans.electrochem", "labctl.plans.fluidics",
+                "labctl.plans.gas", "labctl.plans.experiments")
 
-from .demo import readings
-
-#: Generic plans useful on any lab (reading devices without a dedicated plan).
-BUILTIN = {"count": bp.count, "readings": readings}
+#: bluesky's own generic plan, for reading devices without a dedicated plan.
+BUILTIN = {"count": bp.count}
 
 
 def discover_plans() -> dict[str, Callable]:

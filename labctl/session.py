@@ -22,7 +22,6 @@ from .profile import InstrumentSpec, Profile, load_profile
 log = logging.getLogger(__name__)
 
 #: Metadata keys a session records for every run (others are welcome too).
-METADATA_KEYS = ("operator", "sample", "cell_id", "electrolyte", "notes")
 
 
 class SessionError(RuntimeError):

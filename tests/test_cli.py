@@ -298,7 +298,7 @@ def test_demo_on_the_default_profile(runner, tmp_path, monkeypatch):
 def test_a_plan_refusing_its_arguments_exits_2_without_traceback(runner, bench):
     result = runner.invoke(app, ["run", "readings", "-p", "num=0", "--profile", str(bench), "-q"])
     assert result.exit_code == 2
-    assert "error: readings: num=0: expected an integer >= 1" in result.stderr
+    assert "num=0 is out of range; allowed: whole number in [1, +inf]" in result.stderr
     assert "Traceback" not in result.output
 
 

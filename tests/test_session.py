@@ -12,7 +12,7 @@ from ophyd import Component as Cpt
 from ophyd import Device
 
 from labctl import drivers
-from labctl.demo import readings
+from labctl.plans.readings import readings
 from labctl.devices.clock import LabClock, WallClock
 from labctl.devices.signals import Signal
 from labctl.drivers import FactoryMissing
