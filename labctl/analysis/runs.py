@@ -76,6 +76,12 @@ class Titration:
     baseline: dict[str, float]
     molar_volume_L: float
     trace: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False, default_factory=dict)
+    #: gases still clearly above their baseline over the last minutes recorded (a cut-off integral)
+    still_up: list[str] = field(default_factory=list)
+
+    @property
+    def returned(self) -> bool:
+        return not self.still_up
 
 
 def titration(run, gases=TITRATION_GASES) -> Titration:
@@ -86,18 +92,24 @@ def titration(run, gases=TITRATION_GASES) -> Titration:
     before = run.table("baseline") if "baseline" in run.streams else None
     t = lab_time(table).to_numpy(float)
     flow = table[column(table, "flow")].to_numpy(float)
-    mol, base, trace = {}, {}, {}
+    mol, base, trace, still_up = {}, {}, {}, []
+    tail = t >= t[-1] - 300.0
     for gas in gases:
         x = table[column(table, f"fraction_{gas}")].to_numpy(float)
+        noise = 0.0
         if before is not None and len(before):
             b = before[column(before, f"fraction_{gas}")].to_numpy(float)
             bt = lab_time(before).to_numpy(float)
+            quiet = bt >= bt[-1] - 300.0
             base[gas] = baseline_fraction(bt, b, before=bt[-1] + 1e-9, span=min(300.0, bt[-1] - bt[0] + 1e-9))
+            noise = float(np.std(b[quiet])) / max(1, int(tail.sum())) ** 0.5
         else:
             base[gas] = 0.0
         mol[gas] = integrate_amount(t, x, flow, vm, baseline=base[gas])
         trace[gas] = (t, x)
-    return Titration(md.get("electrolyte"), bool(md.get("blank", False)), mol, base, vm, trace)
+        if np.mean(x[tail]) - base[gas] > max(4 * noise, 2e-5):
+            still_up.append(gas)
+    return Titration(md.get("electrolyte"), bool(md.get("blank", False)), mol, base, vm, trace, still_up)
 
 
 @dataclass

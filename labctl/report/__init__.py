@@ -12,6 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from labctl.analysis import runs as analyse
 from labctl.analysis.gas import blank_corrected
 from labctl.analysis.inventory import mean_std, sodium_inventory
@@ -35,6 +37,7 @@ class Findings:
     dems_traces: dict[str, tuple] = field(default_factory=dict)
     cvs: dict[str, tuple] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def collect(stored_runs) -> Findings:
@@ -57,9 +60,16 @@ def collect(stored_runs) -> Findings:
                     found.ce_first[e].append(float(ce["ce_percent"].iloc[0]))
                     if len(ce) >= 10:
                         found.ce_tenth[e].append(float(ce["ce_percent"].iloc[9]))
+                    short = ce[ce["ended_at_cutoff"] == False]["cycle"].tolist()  # noqa: E712 (None: no cutoff)
+                    if short:
+                        found.notes.append(f"{run.uid[:8]} ({e}): stripping stopped before the cutoff in cycle(s) "
+                                           f"{short}; their CE is a lower bound")
                     found.profiles[e] = analyse.voltage_profiles(run, cycles=(1, 10))
             elif plan == "online_ms_titration":
                 result = analyse.titration(run)
+                if not result.returned:
+                    found.notes.append(f"{run.uid[:8]} ({e}): the gases had not returned to baseline when "
+                                       f"recording ended ({', '.join(result.still_up)}); amounts are lower bounds")
                 if result.blank:
                     for gas, mol in result.mol.items():
                         found.blank[gas] = mol
@@ -123,6 +133,8 @@ def table_rows(found: Findings) -> list[dict]:
             "R interfacial (Ω)": _fmt(found.r_interfacial.get(e, [])),
             "DEMS CO2 per sweep (nmol)": "; ".join(", ".join(f"{x * 1e9:.1f}" for x in sweeps)
                                                    for sweeps in found.dems_co2.get(e, [])) or "—",
+            "DEMS CO2 cumulative (nmol)": "; ".join(", ".join(f"{x * 1e9:.1f}" for x in np.cumsum(sweeps))
+                                                    for sweeps in found.dems_co2.get(e, [])) or "—",
         }
         rows.append(row)
     return rows
@@ -132,14 +144,16 @@ def verdicts(found: Findings) -> list[str]:
     """Sentences comparing labctl's figures with the paper's, within the simulated lab's tolerances."""
     out = []
     tol = paper.TOLERANCE_PP
-    for e, values in found.ce_first.items():
-        if e in paper.CE_FIRST and values:
+    for e in [e for e in paper.ELECTROLYTES if e in found.ce_first]:
+        values = found.ce_first[e]
+        if values:
             m = mean_std(values)[0]
             ok = abs(m - paper.CE_FIRST[e]) <= tol
             out.append(f"first-cycle CE {paper.ELECTROLYTES[e]}: {m:.1f} % vs paper {paper.CE_FIRST[e]:g} % "
                        f"({'within' if ok else 'OUTSIDE'} ±{tol:g} pp)")
-    for e, invs in found.inventory.items():
-        if e in paper.SEI_FIRST and invs:
+    for e in [e for e in paper.ELECTROLYTES if e in found.inventory]:
+        invs = found.inventory[e]
+        if invs:
             m = mean_std([i["sei"] for i in invs])[0]
             ok = abs(m - paper.SEI_FIRST[e]) <= tol
             out.append(f"Na lost to SEI {paper.ELECTROLYTES[e]}: {m:.1f} % vs paper {paper.SEI_FIRST[e]:g} % "
@@ -199,13 +213,15 @@ def build_report(stored_runs, out_dir: Path) -> Path:
         lines.append("")
     if found.blank:
         lines.append("Blank (uncycled) cell: " + ", ".join(f"{g} {m * 1e9:.2f} nmol" for g, m in found.blank.items())
-                     + " — subtracted from every titration.")
+                     + " — subtracted from every titration (an amount below zero is noise and subtracts nothing).")
         lines.append("")
     findings = verdicts(found)
     if findings:
         lines += ["## Against the paper", ""] + [f"- {v}" for v in findings] + [""]
     if made:
         lines += ["## Figures", ""] + [f"![{title}]({path.name})" for title, path in made] + [""]
+    if found.notes:
+        lines += ["## Caveats", ""] + [f"- {n}" for n in found.notes] + [""]
     if found.skipped:
         lines += ["## Runs not analysed", ""] + [f"- {s}" for s in found.skipped] + [""]
     md = out_dir / "report.md"
