@@ -1,7 +1,7 @@
-"""Serial transports for drivers: any pyserial URL, one lock per port.
+"""Serial transports for drivers: any pyserial URL or VISA resource, one lock per port.
 
-A driver gets a URL (``/dev/ttyUSB0``, ``COM3``, ``socket://host:port``, ``sim://name``...) and never knows
-what is behind it. Every read has a timeout and every exchange holds the port's lock, so two threads (a
+A driver gets a URL (``/dev/ttyUSB0``, ``COM3``, ``socket://host:port``, ``sim://name``, ``ASRL3::INSTR``...)
+and never knows what is behind it. Every read has a timeout and every exchange holds the port's lock, so two threads (a
 plan and a monitor, say) cannot interleave their commands on the wire.
 """
 
@@ -15,6 +15,7 @@ import weakref
 import serial
 
 from .errors import ConnectionLost, InstrumentTimeout
+from .visa import VisaPipe, is_visa_resource
 
 _locks: "weakref.WeakValueDictionary[str, threading.RLock]" = weakref.WeakValueDictionary()
 _locks_guard = threading.Lock()
@@ -41,8 +42,13 @@ class Port:
         self._buf = bytearray()
         self._stale = False   # a reply may still be on its way from an exchange that timed out
         try:
-            self._serial = serial.serial_for_url(url, timeout=timeout, **settings)
+            if is_visa_resource(url):
+                self._serial = VisaPipe(url, timeout=timeout, **settings)
+            else:
+                self._serial = serial.serial_for_url(url, timeout=timeout, **settings)
         except (serial.SerialException, OSError, ValueError) as exc:
+            raise ConnectionLost(self.name, f"cannot open {url}: {exc}") from exc
+        except Exception as exc:  # pyvisa's own errors (no such resource, no VISA library)
             raise ConnectionLost(self.name, f"cannot open {url}: {exc}") from exc
 
     def close(self) -> None:
