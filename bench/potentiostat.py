@@ -17,6 +17,7 @@ from pathlib import Path
 
 import bluesky.preprocessors as bpp
 from bluesky import RunEngine
+from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock
 from labctl.devices.potentiostat.biologic import BioLogicBackend
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
                          name="vmp3_1", limits={"current_A": [-0.4, 0.4], "voltage_V": [-10, 10]},
                          poll_period=args.poll)
     lab_clock = LabClock(clock, name="clock")
-    RE = RunEngine({})
+    RE = run_engine({})
 
     with tempfile.TemporaryDirectory() as tmp:
         memory: list = []

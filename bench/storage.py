@@ -24,6 +24,7 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
 from bluesky import RunEngine
+from labctl.session import run_engine
 from ophyd.status import StatusBase
 
 from labctl.storage import Storage
@@ -139,7 +140,7 @@ def direct(rows: int, page: int) -> dict:
 
 def run(rows: int, page: int, with_storage: bool, trace: bool, checkpoints=()):
     marks: dict = {}
-    RE = RunEngine({})
+    RE = run_engine({})
     tmp = tempfile.TemporaryDirectory()
     store = Storage(Path(tmp.name)) if with_storage else None
     if store is not None:

@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 #: Metadata keys a session records for every run (others are welcome too).
 
 
+def run_engine(md: dict | None = None, **options) -> RunEngine:
+    """The one place labctl makes a RunEngine: sessions use it, and so do the tests and benchmarks that drive
+    a few devices without a whole lab, so every engine starts out configured alike."""
+    return RunEngine(dict(md or {}), **options)
+
+
 class SessionError(RuntimeError):
     """The lab could not be brought up or shut down cleanly; the message names the instrument."""
 
@@ -71,7 +77,7 @@ class Session:
             if "operator" not in devices:
                 devices["operator"] = _operator(simlab, ctx.clock, profile)
             storage = _open_storage(profile, data_dir)
-            RE = RunEngine(scan_id_source=_scan_id_source(storage))
+            RE = run_engine(scan_id_source=_scan_id_source(storage))
             storage.subscribe(RE)
             RE.md.update(_run_metadata(profile, simlab, metadata or {}))
         except BaseException:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import pytest
-from bluesky import RunEngine
+from labctl.session import run_engine
 from bluesky.utils import RunEngineInterrupted
 
 from labctl.devices.clock import WallClock
@@ -15,7 +15,7 @@ from labctl.plans.stubs.operator import checkpoint, with_checkpoint
 
 @pytest.fixture
 def RE():
-    engine = RunEngine({}, context_managers=[])
+    engine = run_engine({}, context_managers=[])
     docs = []
     engine.subscribe(lambda name, doc: docs.append((name, doc)))
     engine.docs = docs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from bluesky import RunEngine
+from labctl.session import run_engine
 from bluesky import plan_stubs as bps
 
 from labctl.devices.errors import LimitError
@@ -26,7 +26,7 @@ def mfc(lab, serve):
 
 
 def test_mv_sets_the_flow_and_readings_carry_units(lab, mfc):
-    RE = RunEngine({})
+    RE = run_engine({})
     RE(bps.mv(mfc, "1.5 mL/min"))
     assert lab.world.mfc("mfc").setpoint_mL_min == pytest.approx(1.5)
     lab.clock.advance(30)
@@ -41,7 +41,7 @@ def test_mv_sets_the_flow_and_readings_carry_units(lab, mfc):
 
 
 def test_beyond_the_profile_limit_is_refused_before_anything_moves(lab, mfc):
-    RE = RunEngine({})
+    RE = run_engine({})
     with pytest.raises(LimitError, match="outside 0..4 mL/min"):
         RE(bps.mv(mfc, "0.3 L/min"))
     assert lab.world.mfc("mfc").setpoint_mL_min == 0.0
@@ -52,5 +52,5 @@ def test_factory_with_the_simulated_lab(lab):
                            options={"node": 128, "fluid": "Ar"}, limits={"flow_mL_min": [0.0, 5.0]},
                            safe_state={"setpoint_mL_min": 0.0})
     mfc = build_bronkhorst(spec, SimpleNamespace(clock=lab.clock, simlab=lab.simlab))
-    RunEngine({})(bps.mv(mfc, 2.0))
+    run_engine({})(bps.mv(mfc, 2.0))
     assert lab.world.mfc("mfc").setpoint_mL_min == pytest.approx(2.0)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import pytest
-from bluesky import RunEngine
+from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock
 from labctl.devices.errors import LimitError
@@ -31,7 +31,7 @@ def ms(ms_spec, ctx):
 
 def run(plan):
     docs = []
-    RE = RunEngine({})
+    RE = run_engine({})
     RE.subscribe(lambda name, doc: docs.append((name, doc)))
     RE(plan)
     return docs

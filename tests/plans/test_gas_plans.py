@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from bluesky import RunEngine
+from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock
 from labctl.factories.mfc import build_bronkhorst
@@ -40,7 +40,7 @@ def gas_lab():
 
 def run(plan):
     docs = []
-    RE = RunEngine({})
+    RE = run_engine({})
     RE.subscribe(lambda name, doc: docs.append((name, doc)))
     RE(plan)
     return docs

@@ -54,9 +54,9 @@ def lab_clock(clock):
 
 @pytest.fixture
 def RE():
-    from bluesky import RunEngine
+    from labctl.session import run_engine
 
-    re = RunEngine({}, call_returns_result=True)
+    re = run_engine({}, call_returns_result=True)
     docs = []
     re.subscribe(lambda name, doc: docs.append((name, doc)))
     re.docs = docs

@@ -11,7 +11,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from bluesky import RunEngine
+from labctl.session import run_engine
 from bluesky.utils import RunEngineInterrupted
 
 from labctl.devices.clock import LabClock
@@ -34,7 +34,7 @@ REF600 = {"name": "ref600", "kind": "potentiostat", "driver": "gamry.ref600", "t
 def lab():
     simlab = SimLab(SIM)
     pstat = build_gamry(SimpleNamespace(**REF600), SimpleNamespace(clock=simlab.clock, simlab=simlab))
-    RE = RunEngine({}, call_returns_result=True)
+    RE = run_engine({}, call_returns_result=True)
     docs = []
     RE.subscribe(lambda name, doc: docs.append((name, doc)))
     yield SimpleNamespace(sim=simlab, world=simlab.world, pstat=pstat, com=pstat.backend.com,

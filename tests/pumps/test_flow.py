@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import pytest
-from bluesky import RunEngine
+from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock
 from labctl.devices.errors import LimitError
@@ -40,7 +40,7 @@ def pump(ctx):
 def test_flow_schedule_feeds_the_liquid_cell(lab, ctx, pump):
     clock = LabClock(lab.clock, name="clock")
     docs = []
-    RE = RunEngine({})
+    RE = run_engine({})
     RE(flow_schedule(pump, clock, [("240 uL/h", "40 min"), ("120 uL/h", "20 min")], read_every="10 min"),
        lambda name, doc: docs.append((name, doc)))
     world_pump = lab.world.pump("pump")
@@ -65,14 +65,14 @@ def test_pump_is_stopped_when_the_plan_fails(lab, ctx, pump):
     clock = LabClock(lab.clock, name="clock")
     lab.world.pump("pump").refill("DMC", 50.0)  # runs empty 12.5 min into the first segment
     with pytest.raises(PumpStalled):
-        RunEngine({})(flow_schedule(pump, clock, [("240 uL/h", "40 min")], read_every="5 min"))
+        run_engine({})(flow_schedule(pump, clock, [("240 uL/h", "40 min")], read_every="5 min"))
     assert not lab.world.pump("pump").running
     assert lab.world.pump("pump").infused_uL == pytest.approx(50.0, abs=1e-6)
 
 
 def test_bad_schedules_are_refused_before_anything_moves(lab, ctx, pump):
     clock = LabClock(lab.clock, name="clock")
-    RE = RunEngine({})
+    RE = run_engine({})
     with pytest.raises(LimitError, match=r"1-3000 uL/h"):
         RE(flow_schedule(pump, clock, [("240 uL/h", "1 min"), ("5 mL/h", "1 min")]))
     with pytest.raises(ParameterError, match="segments"):
@@ -85,7 +85,7 @@ def test_bad_schedules_are_refused_before_anything_moves(lab, ctx, pump):
 
 
 def test_device_moves_reads_and_refuses(lab, ctx, pump):
-    RE = RunEngine({})
+    RE = run_engine({})
     RE(bps.mv(pump.rate, 120))
     assert pump.rate.get() == 120 and not pump.running.get()
     RE(bps.mv(pump, "240 uL/h"))
@@ -116,7 +116,7 @@ def test_harvard_pump_feeds_the_titration_vial(lab, ctx):
     d2o = build_harvard(spec("d2o_pump", "harvard.phd_ultra", baudrate=115200, syringe_diameter_mm=3.26,
                              syringe_volume_uL=500.0, contents="D2O", feeds="titration"), ctx)
     clock = LabClock(lab.clock, name="clock")
-    RE = RunEngine({})
+    RE = run_engine({})
     docs = []
     RE(bpp.run_wrapper(flow_segment(d2o, clock, "1.2 mL/h", "5 min", read_every="1 min", stream="d2o")),
        lambda name, doc: docs.append((name, doc)))

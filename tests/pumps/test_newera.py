@@ -183,7 +183,7 @@ def test_dropped_connection(lab, serve):
 
 # -- bytes on the wire -----------------------------------------------------------------------------
 def test_bytes_of_the_opening_and_commands(expected):
-    url = expected([
+    url, _ = expected([
         (b"\x02\x09" + b"0SAF0" + b"\x59\xad\x03", b"\x0200A?R\x03"),   # power-on alarm: sent again
         (frame_safe("0SAF0"), OK),
         (b"0VER\r", b"\x0200SNE1000V3.928\x03"),
@@ -218,7 +218,7 @@ def test_safe_mode_frames_both_ways(expected):
     def reply(text):
         return frame_safe(text)
 
-    url = expected([
+    url, _ = expected([
         (frame_safe("3SAF10"), reply("03S")),
         (frame_safe("3VER"), reply("03SNE1000V3.928")),
         (frame_safe("3"), reply("03I")),
@@ -239,7 +239,7 @@ def test_safe_mode_frames_both_ways(expected):
     (b"\x0200Q\x03", ProtocolError), (b"\x0201S\x03", ProtocolError), (b"\x0200S?XYZ\x03", ProtocolError),
 ])
 def test_every_error_and_alarm_is_typed(expected, reply, error):
-    url = expected([(frame_safe("0SAF0"), OK), (b"0VER\r", b"\x0200SNE1000V3.928\x03"), (b"0\r", reply)])
+    url, _ = expected([(frame_safe("0SAF0"), OK), (b"0VER\r", b"\x0200SNE1000V3.928\x03"), (b"0\r", reply)])
     pump = NewEraPump(url, name="pump", timeout=0.1)
     with pytest.raises(error) as err:
         pump.status()

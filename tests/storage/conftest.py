@@ -8,7 +8,7 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
 import pytest
-from bluesky import RunEngine
+from labctl.session import run_engine
 from event_model import compose_run
 from ophyd import Component as Cpt
 from ophyd import Device
@@ -30,7 +30,7 @@ def cell():
 
 @pytest.fixture
 def RE():
-    return RunEngine({})
+    return run_engine({})
 
 
 @pytest.fixture

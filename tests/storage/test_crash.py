@@ -18,7 +18,7 @@ CHILD = textwrap.dedent("""
     import sys
     import bluesky.plan_stubs as bps
     import bluesky.preprocessors as bpp
-    from bluesky import RunEngine
+    from labctl.session import run_engine
     from ophyd import Component as Cpt, Device
     from labctl.devices.signals import Signal
     from labctl.storage import Storage
@@ -28,7 +28,7 @@ CHILD = textwrap.dedent("""
 
     cell = Cell(name="cell")
     store = Storage(sys.argv[1])
-    RE = RunEngine({})
+    RE = run_engine({})
     store.subscribe(RE)
 
     @bpp.run_decorator(md={"electrolyte": "dme", "purpose": "crash"})

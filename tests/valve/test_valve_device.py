@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from bluesky import RunEngine
+from labctl.session import run_engine
 from bluesky import plan_stubs as bps
 
 from labctl.devices.errors import LimitError
@@ -30,7 +30,7 @@ def valve(lab, serve):
 
 
 def test_mv_by_name_moves_the_world_valve(lab, valve):
-    RE = RunEngine({})
+    RE = run_engine({})
     assert valve.name == "dems_valve" and valve.position == "sealed"
     RE(bps.mv(valve, "sweep"))
     assert lab.world.valve("dems_valve").position == "B"
@@ -42,7 +42,7 @@ def test_mv_by_name_moves_the_world_valve(lab, valve):
 
 
 def test_unknown_name_is_refused_before_anything_moves(lab, valve):
-    RE = RunEngine({})
+    RE = run_engine({})
     with pytest.raises(LimitError, match="'sealed', 'sweep'"):
         RE(bps.mv(valve, "open"))
     assert lab.world.valve("dems_valve").position == "A"
@@ -79,5 +79,5 @@ def test_pyserial_client_over_a_pty(lab):
 def test_factory_with_the_simulated_lab(lab):
     spec = SimpleNamespace(transport="sim://dems_valve", **SPEC)
     valve = build_vici(spec, SimpleNamespace(clock=lab.clock, simlab=lab.simlab))
-    RunEngine({})(bps.mv(valve, "sweep"))
+    run_engine({})(bps.mv(valve, "sweep"))
     assert lab.world.valve("dems_valve").position == "B" and valve.position == "sweep"
