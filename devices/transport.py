@@ -62,6 +62,15 @@ class Port:
 
     def write(self, data: bytes) -> None:
         try:
+            sock = getattr(self._serial, "_socket", None)
+            if sock is not None:  # a TCP serial server: one send, not pyserial's select-then-send loop
+                try:
+                    sent = sock.send(data)
+                except BlockingIOError:
+                    sent = 0
+                if sent == len(data):
+                    return
+                data = data[sent:]
             self._serial.write(data)
             self._serial.flush()
         except (serial.SerialException, OSError) as exc:
