@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import bluesky.preprocessors as bpp
-from bluesky import RunEngine
 from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock

@@ -23,7 +23,6 @@ from pathlib import Path
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
-from bluesky import RunEngine
 from labctl.session import run_engine
 from ophyd.status import StatusBase
 

@@ -128,7 +128,7 @@ class SrsRga:
             if not chunk:
                 try:
                     chunk = self.port.read_exact(1)
-                except InstrumentTimeout as exc:
+                except InstrumentTimeout:
                     raise InstrumentTimeout(self.name, f"no reply ending {TEXT_END!r} within {self.port.timeout} s",
                                             bytes(data) or None) from None
             data += chunk

@@ -8,7 +8,6 @@ patterns, on top of the residual-gas background, with noise that falls with the 
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

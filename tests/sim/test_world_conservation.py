@@ -45,7 +45,7 @@ def test_on_a_na_covered_electrode_the_cell_holds_exactly_the_charge_measured(el
     """With Na metal on the electrode throughout there is no surface charging: every cycle's plated and
     stripped charge is the channel's measured charge, to rounding."""
     lab = coin_lab(electrolyte)
-    cell, area, i = lab.world.cell("coin"), 1.767, 0.5e-3 * 1.767
+    cell, i = lab.world.cell("coin"), 0.5e-3 * 1.767
     run_program(lab, "vmp3:1", [Step("cc", value=-i, duration=7200.0, record_dt=60.0)])   # a 1 mAh/cm^2 seed
     prev = cell.inventory()
     for n in range(3):

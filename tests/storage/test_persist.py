@@ -123,15 +123,15 @@ def test_reloaded_in_a_fresh_process_as_xarray(tmp_path, RE, cell, cell_plan):
     with Storage(tmp_path / "data") as store:
         store.subscribe(RE)
         (uid,) = RE(cell_plan(cell, n=4, md={"electrolyte": "dme"}))
-    code = textwrap.dedent(f"""
+    code = textwrap.dedent("""
         import json, sys
         from labctl.storage import Storage
         store = Storage(sys.argv[1])
-        found = store.runs({{"electrolyte": "dme"}})
+        found = store.runs({"electrolyte": "dme"})
         ds = store.run(found[0].uid).stream("primary")
-        print(json.dumps({{"uid": found[0].uid, "ewe": ds["cell_ewe"].values.tolist(),
+        print(json.dumps({"uid": found[0].uid, "ewe": ds["cell_ewe"].values.tolist(),
                           "units": ds["cell_ewe"].attrs["units"], "seq": ds["seq_num"].values.tolist(),
-                          "type": type(ds).__name__}}))
+                          "type": type(ds).__name__}))
         store.close()
     """)
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "data")],

@@ -177,7 +177,6 @@ class GamryBackend:
         program = self._program
         if program is None:
             raise InstrumentError(self.name, "no technique loaded; call load() first")
-        com = self.com
         self._rows, self._ended_by, self._stopping, self._fault = [], None, False, None
         with self._com_call(f"starting {self._technique.name}", "run"):
             if program.relative_to_ocv:
