@@ -60,7 +60,7 @@ def na_distribution(percent: dict[str, dict[str, float]], path: Path) -> Path:
         bottom += values
     ax.set_ylabel("share of plated Na (%)")
     ax.set_xticks(range(len(names)), [ELECTROLYTES.get(n, n) for n in names], rotation=20, fontsize=7)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     return _save(fig, path)
 
 
