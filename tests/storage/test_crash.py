@@ -63,6 +63,16 @@ def test_sigkill_mid_run_keeps_every_flushed_document(tmp_path):
         child.wait()
     flushed = files[0].read_bytes().count(b'"name":"event"')
 
+    # the scientist's view the next day: `labctl runs` lists the cut-short run
+    from typer.testing import CliRunner
+
+    from labctl.cli import app
+
+    listed = CliRunner().invoke(app, ["runs", "--data-dir", str(data)])
+    assert listed.exit_code == 0, listed.output
+    run_uid = files[0].stem
+    assert run_uid[:8] in listed.stdout
+
     with Storage(data) as store:
         (summary,) = store.runs({"electrolyte": "dme"})
         assert summary.exit_status in (None, "incomplete") and summary.stop_time is None
