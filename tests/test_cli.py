@@ -307,3 +307,21 @@ def test_a_plan_refusing_its_arguments_exits_2_without_traceback(runner, bench):
 def test_sim_serve_refuses_what_it_cannot_serve(runner, name, words):
     result = runner.invoke(app, ["sim", "serve", name, "--tcp", "0"])
     assert result.exit_code == 2 and words in result.stderr
+
+
+def test_ipython_starts_with_the_lab_loaded_and_runs_a_plan(tmp_path):
+    """`labctl ipython` as a scientist uses it: type at the prompt, run a plan, leave."""
+    typed = "\n".join([
+        "g = globals()",
+        "print('LOADED', sorted(k for k in ('RE', 'vmp3_1', 'clock', 'galvanostatic_cycles', 'bps') if k in g))",
+        "uids = RE(readings(clock, [mfc], num=2, period=60))",
+        "print('RUNS', len(storage.runs()))",
+        "exit",
+    ]) + "\n"
+    env = {**os.environ, "LABCTL_DATA": str(tmp_path / "data")}
+    env.pop("LABCTL_PROFILE", None)
+    out = subprocess.run([sys.executable, "-m", "labctl.cli", "ipython"], input=typed, capture_output=True,
+                         text=True, timeout=180, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "LOADED ['RE', 'bps', 'clock', 'galvanostatic_cycles', 'vmp3_1']" in out.stdout
+    assert "RUNS 1" in out.stdout
