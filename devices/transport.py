@@ -40,7 +40,9 @@ class Port:
         self.timeout = timeout
         self.lock = port_lock(url)
         self._buf = bytearray()
-        self._stale = False   # a reply may still be on its way from an exchange that timed out
+        # a reply may still be on its way from an exchange that failed; at opening, whatever the line held
+        # before (a boot banner, a previous client's leftovers) counts as stale too
+        self._stale = True
         try:
             if is_visa_resource(url):
                 self._serial = VisaPipe(url, timeout=timeout, **settings)
@@ -113,7 +115,8 @@ class Port:
         return bytes(dropped)
 
     def mark_stale(self) -> None:
-        """Tell the port that the last reply was not fully consumed (e.g. it did not parse)."""
+        """Tell the port that the last reply was not fully consumed (it did not parse, or the exchange was
+        interrupted): the next :meth:`discard_stale` drops what is left."""
         self._stale = True
 
     def read_available(self) -> bytes:

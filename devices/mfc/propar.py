@@ -124,7 +124,6 @@ class Propar:
         self.name, self.node = name, int(node)
         self.port = Port(url, name=name, timeout=timeout, **{**SERIAL_SETTINGS, "baudrate": baudrate})
         self._seq = itertools.count(1)
-        self._stale = True  # discard leftovers before the next exchange (after a failure, say)
 
     def close(self) -> None:
         self.port.close()
@@ -134,9 +133,7 @@ class Propar:
         """Send one message, return the data of the reply with the same sequence number."""
         seq = next(self._seq) & 0xFF
         with self.port.lock:
-            if self._stale:
-                self.port.read_available()
-                self._stale = False
+            self.port.discard_stale()  # leftovers of a failed exchange (after a failure, say)
             try:
                 self.port.write(frame(seq, self.node, data))
                 while True:  # a late reply to an earlier request is skipped by its sequence number
@@ -144,7 +141,7 @@ class Propar:
                     if rseq == seq:
                         return reply
             except BaseException:
-                self._stale = True
+                self.port.mark_stale()
                 raise
 
     def _read_frame(self) -> tuple[int, int, bytes]:

@@ -108,37 +108,20 @@ class SrsRga:
         self.slow_timeout = slow_timeout
         self.port = Port(url, name=name, timeout=timeout, **SERIAL_SETTINGS)
         self._max_mass: int | None = None
-        self._stale = True
 
     def close(self) -> None:
         self.port.close()
 
     # -- raw exchanges ------------------------------------------------------------------------------
     def _send(self, command: str) -> None:
-        if self._stale:  # bytes left by an exchange that failed must not pass for this reply
-            self.port.read_available()
-            self._stale = False
+        self.port.discard_stale()  # bytes left by an exchange that failed must not pass for this reply
         self.port.write(command.encode("ascii") + b"\r")
 
-    def _read_line(self) -> bytes:
-        """Up to ``LF CR``, taking whatever has arrived at once rather than byte by byte."""
-        data = bytearray()
-        while not data.endswith(TEXT_END):
-            chunk = self.port.read_available()
-            if not chunk:
-                try:
-                    chunk = self.port.read_exact(1)
-                except InstrumentTimeout:
-                    raise InstrumentTimeout(self.name, f"no reply ending {TEXT_END!r} within {self.port.timeout} s",
-                                            bytes(data) or None) from None
-            data += chunk
-        return bytes(data)
-
     def _read_text(self, command: str, slow: bool = False) -> bytes:
-        data = self._patient(self._read_line, slow)
+        data = self._patient(lambda: self.port.read_until(TEXT_END), slow)
         body = data[: -len(TEXT_END)]
         if TEXT_END in body or not body or not body.isascii():
-            self._stale = True
+            self.port.mark_stale()
             raise ProtocolError(self.name, f"malformed reply to {command!r}", data)
         return body
 
@@ -154,7 +137,7 @@ class SrsRga:
             try:
                 return read()
             except InstrumentTimeout as exc:
-                self._stale = True
+                self.port.mark_stale()
                 if exc.reply:
                     raise ProtocolError(self.name, "incomplete or garbled reply", exc.reply) from None
                 # A port that gave up at once (not after its timeout) knows nothing more is coming.

@@ -81,8 +81,8 @@ class HarvardPump:
             self.port.write((request + "\r").encode("ascii"))
             try:
                 lines, prompt = self._read_reply()
-            except ProtocolError:
-                self._drain()
+            except ProtocolError:  # (a timeout marks the port stale itself)
+                self.port.mark_stale()
                 raise
         for line in lines:
             for words, error in ERRORS.items():
@@ -117,11 +117,6 @@ class HarvardPump:
             lines.append(line)
         raise ProtocolError(self.name, "reply never ends with a prompt")
 
-    def _drain(self) -> None:
-        """Discard whatever is waiting (pyserial's socket:// reports at most 1 byte waiting at a time)."""
-        for _ in range(4096):
-            if not self.port.read_available():
-                return
 
     def _decode(self, data: bytes) -> str:
         try:

@@ -132,8 +132,8 @@ class NewEraPump:
             self.port.write(raw)
             try:
                 reply = self._read_reply()
-            except ProtocolError:
-                self._drain()
+            except ProtocolError:  # (a timeout marks the port stale itself)
+                self.port.mark_stale()
                 raise
         return self._parse(reply, text)
 
@@ -156,11 +156,6 @@ class NewEraPump:
             raise ProtocolError(self.name, f"safe-mode reply CRC {check:04X} != {crc(body):04X}", head + rest)
         return self._decode(body)
 
-    def _drain(self) -> None:
-        """Discard whatever is waiting (pyserial's socket:// reports at most 1 byte waiting at a time)."""
-        for _ in range(4096):
-            if not self.port.read_available():
-                return
 
     def _decode(self, body: bytes) -> str:
         try:

@@ -62,7 +62,6 @@ class ViciActuator:
         self.move_timeout_s = float(move_timeout_s)
         self.poll_s = float(poll_s)
         self._prefix = (address or "").encode("ascii")
-        self._stale = True
         self.port = Port(url, name=name, timeout=timeout, **{**SERIAL_SETTINGS, "baudrate": baudrate})
         try:
             self.configure()
@@ -111,14 +110,12 @@ class ViciActuator:
 
     def _exchange(self, command: str, lines: int = 1, expected_len: int = 0) -> list[str]:
         with self.port.lock:
-            if self._stale:  # leftovers of a failed exchange (a late reply, noise) go first
-                self.port.read_available()
-                self._stale = False
+            self.port.discard_stale()  # leftovers of a failed exchange (a late reply, noise) go first
             try:
                 self._send(command)
                 return [self._line(expected_len) for _ in range(lines)]
             except BaseException:
-                self._stale = True
+                self.port.mark_stale()
                 raise
 
     def query(self, command: str, expected_len: int = 0) -> str:
