@@ -16,17 +16,18 @@ from bluesky.utils import RunEngineInterrupted
 import labctl
 from labctl.devices.clock import WallClock
 
+from . import page_validation
 from .drivers import BuildContext, FactoryMissing, driver
 from .profile import InstrumentSpec, Profile, load_profile
 
 log = logging.getLogger(__name__)
 
-#: Metadata keys a session records for every run (others are welcome too).
-
 
 def run_engine(md: dict | None = None, **options) -> RunEngine:
     """The one place labctl makes a RunEngine: sessions use it, and so do the tests and benchmarks that drive
-    a few devices without a whole lab, so every engine starts out configured alike."""
+    a few devices without a whole lab, so every engine starts out configured alike (including the cheaper
+    event-page validation of :mod:`labctl.page_validation`)."""
+    page_validation.install()
     return RunEngine(dict(md or {}), **options)
 
 
