@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import pytest
@@ -29,16 +31,8 @@ def _events(docs, stream):
     return [d for n, d in docs if n == "event" and d["descriptor"] in descriptors]
 
 
-def test_a_run_paused_at_a_checkpoint_asks_again_on_resume(RE):
-    asked = []
-
-    def confirmer(cp):
-        asked.append(cp.action)
-        if len(asked) == 1:
-            RE.request_pause()  # the operator walks away: Ctrl-C while the prompt is up
-            return "nobody"
-        return "AB"
-
+def _paused_at_checkpoint(RE, confirmer):
+    """Run one checkpoint whose prompt is interrupted (Ctrl-C while it is up); return the operator."""
     operator = Operator(confirmer, WallClock(), name="operator")
     plan = bpp.run_wrapper(checkpoint(operator, "connect_vessel", "Connect the vial", name="vial"),
                            md={"plan_name": "test"})
@@ -46,14 +40,60 @@ def test_a_run_paused_at_a_checkpoint_asks_again_on_resume(RE):
         RE(plan)
     assert RE.state == "paused"
     assert _events(RE.docs, "checkpoints") == []  # nothing recorded for the unanswered prompt
+    return operator
+
+
+def _finished_with(RE, who):
+    (event,) = _events(RE.docs, "checkpoints")
+    assert event["data"]["operator_action"] == "connect_vessel"
+    assert event["data"]["operator_confirmed_by"] == who
+    assert [d["exit_status"] for n, d in RE.docs if n == "stop"] == ["success"]
+
+
+def test_resuming_at_an_unanswered_prompt_waits_for_that_same_prompt(RE):
+    asked, answer = [], threading.Event()
+
+    def confirmer(cp):
+        asked.append(cp.action)
+        RE.request_pause()         # Ctrl-C while the prompt is up
+        assert answer.wait(10)     # the operator comes back later and answers
+        return "AB"
+
+    operator = _paused_at_checkpoint(RE, confirmer)
+    ask = operator.set
+
+    def set_again(cp):             # the resumed run asks again; only then does the operator answer
+        status = ask(cp)
+        answer.set()
+        return status
+
+    operator.set = set_again
+    RE.resume()
+    assert RE.state == "idle"
+    assert asked == ["connect_vessel"]   # one prompt, not two
+    _finished_with(RE, "AB")
+
+
+def test_a_prompt_answered_while_paused_is_asked_again_on_resume(RE):
+    asked, paused = [], threading.Event()
+    RE.state_hook = lambda new, old: paused.set() if new == "paused" else None
+
+    def confirmer(cp):
+        asked.append(cp.action)
+        if len(asked) == 1:
+            RE.request_pause()
+            assert paused.wait(10)
+            return "nobody"        # typed into the prompt after the run had paused
+        return "AB"
+
+    operator = _paused_at_checkpoint(RE, confirmer)
+    for prompt in [t for t in threading.enumerate() if t.name == "operator-checkpoint"]:
+        prompt.join(10)            # the answer is in before the run resumes
+    assert operator.confirmed_by.get() == "nobody"
     RE.resume()
     assert RE.state == "idle"
     assert asked == ["connect_vessel", "connect_vessel"]
-    (event,) = _events(RE.docs, "checkpoints")
-    assert event["data"]["operator_action"] == "connect_vessel"
-    assert event["data"]["operator_confirmed_by"] == "AB"
-    stop = [d for n, d in RE.docs if n == "stop"]
-    assert [s["exit_status"] for s in stop] == ["success"]
+    _finished_with(RE, "AB")
 
 
 def test_a_refused_checkpoint_fails_the_run_with_the_operators_words(RE):
