@@ -15,6 +15,7 @@ from bluesky.callbacks.core import CallbackBase
 from tqdm import tqdm
 
 MAX_COLUMNS = 6
+NAME_WIDTH = 12  # stream names: "checkpoints", "technique", "fluidics"
 
 
 def hinted_fields(descriptor: dict) -> list[str]:
@@ -50,7 +51,7 @@ class LiveDisplay(CallbackBase):
         self.file = file or sys.stderr
         self.min_interval = min_interval
         self._bar: tqdm | None = None
-        self._streams: dict[str, tuple[str, list[tuple[str, str]], list[str]]] = {}
+        self._streams: dict[str, tuple[str, list[tuple[str, str]]]] = {}
         self._last_row: dict[str, float] = {}
         self._lab_t0: float | None = None
 
@@ -70,23 +71,29 @@ class LiveDisplay(CallbackBase):
         if fields:
             header = "  ".join(f"{f:>14}" for f in fields)
             unit_row = "  ".join(f"{'[' + u + ']' if u else '':>14}" for u in units)
-            self._write(f"{'':<8}{header}\n{'':<8}{unit_row}")
+            self._write(f"{'':<{NAME_WIDTH}}{header}\n{'':<{NAME_WIDTH}}{unit_row}")
 
     def event(self, doc):
-        name, fields = self._streams.get(doc["descriptor"], ("?", []))
+        self._show(doc["descriptor"], 1, doc["data"].get)
+
+    def event_page(self, doc):
+        """A page (a technique's rows) advances the bar by its length and shows its last row."""
+        n = len(doc.get("seq_num", ()))
+        if n:
+            self._show(doc["descriptor"], n, lambda f: _last(doc["data"].get(f)))
+
+    def _show(self, descriptor: str, n: int, value) -> None:
+        name, fields = self._streams.get(descriptor, ("?", []))
         if self._bar is not None:
             if self._lab_t0 is not None:
                 self._bar.set_postfix_str(f"lab time +{_duration(self.clock.now() - self._lab_t0)}",
                                           refresh=False)
-            self._bar.update(1)
+            self._bar.update(n)
         now = time.monotonic()
         if fields and now - self._last_row.get(name, -1e9) >= self.min_interval:
             self._last_row[name] = now
-            self._write(f"{name[:7]:<8}" + "  ".join(f"{_format(doc['data'].get(f), u):>14}" for f, u in fields))
-
-    def event_page(self, doc):
-        for event in _events(doc):
-            self.event(event)
+            self._write(f"{name[:NAME_WIDTH - 1]:<{NAME_WIDTH}}"
+                        + "  ".join(f"{_format(value(f), u):>14}" for f, u in fields))
 
     def stop(self, doc):
         if self._bar is not None:
@@ -112,8 +119,5 @@ def _duration(seconds: float) -> str:
     return f"{days}d {text}" if days else text
 
 
-def _events(page: dict):
-    n = len(page.get("seq_num", []))
-    for i in range(n):
-        yield {"descriptor": page["descriptor"], "seq_num": page["seq_num"][i],
-               "data": {k: v[i] for k, v in page["data"].items()}}
+def _last(column):
+    return None if column is None or len(column) == 0 else column[-1]
