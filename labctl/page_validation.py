@@ -29,13 +29,15 @@ _ANNOTATIONS = frozenset({"title", "description", "default", "$comment", "exampl
 #: Keywords a flattened object schema may carry, besides annotations.
 _FLAT_OBJECT_KEYS = frozenset({"type", "properties", "required"})
 _STANDARD_ITEMS = validators.Draft202012Validator.VALIDATORS["items"]
+#: Event-model's validator class (its type checker takes numpy arrays and tuples as arrays).
+_UPSTREAM = type(event_model.schema_validators[event_model.DocumentNames.event_page])
 _installed = None
 
 
 def _items(validator, items, instance, schema):
     """jsonschema's ``items``, with one fast loop when every element need only be of one type."""
     if (isinstance(items, dict) and len(items) == 1 and isinstance(items.get("type"), str)
-            and validator.is_type(instance, "array")):
+            and "prefixItems" not in schema and validator.is_type(instance, "array")):
         is_type, kind = validator.is_type, items["type"]
         if all(is_type(element, kind) for element in instance):
             return
@@ -92,9 +94,8 @@ def flat_event_page_schema(schema: dict) -> dict:
 
 def fast_event_page_validator():
     """A validator for event pages built from event-model's installed schema and type checker."""
-    base = type(event_model.schema_validators[event_model.DocumentNames.event_page])
     schema = flat_event_page_schema(event_model.schemas[event_model.DocumentNames.event_page])
-    cls = validators.extend(base, validators={"items": _items})
+    cls = validators.extend(_UPSTREAM, validators={"items": _items})
     cls.check_schema(schema)
     return cls(schema)
 
