@@ -10,6 +10,11 @@ they are drained.
 For tests: ``calls`` logs every call, ``loaded(n)`` returns the last technique's ECC file and parameters,
 ``fail(name, code)`` makes the next call(s) of a function return an error, and ``foreign_firmware(n)``
 leaves a channel with firmware another program (EC-Lab) loaded, so techniques are refused with -401.
+
+Ranges are held to as the instrument holds them: an unknown I_Range/E_Range, BOOSTER on a channel without
+a booster (``boosters=`` lists those with one), AUTO for a current-controlled technique, or a commanded
+current or potential beyond the selected range's full scale make BL_LoadTechnique return -8. Impedance rows
+carry the current range in effect.
 """
 
 from __future__ import annotations
@@ -55,6 +60,15 @@ N_COLS = {"ocv": 4, "ca": 5, "cp": 5, "cplimit": 5, "calimit": 5, "cv": 6, "peis
 TEST_VARIABLES = {0: "Ewe", 3: "I"}
 EXIT_STOP = 2
 
+# I_Range / E_Range values of the EClib header, and the full scale of each fixed range.
+I_RANGE_KEEP, I_RANGE_BOOSTER, I_RANGE_AUTO = -1, 11, 12
+I_RANGE_FULL_SCALE_A = {0: 100e-12, 1: 1e-9, 2: 10e-9, 3: 100e-9, 4: 1e-6, 5: 10e-6, 6: 100e-6, 7: 1e-3,
+                        8: 10e-3, 9: 100e-3, 10: 1.0}
+E_RANGE_AUTO = 3
+E_RANGE_FULL_SCALE_V = {0: 2.5, 1: 5.0, 2: 10.0}
+CURRENT_CONTROLLED = {"cp", "cplimit", "geis"}   # the firmware cannot autorange these
+FULL_SCALE_TOLERANCE = 1e-6                      # a range holds its own full scale sent as a float32
+
 
 def _f32_word(x: float) -> int:
     return struct.unpack("<I", struct.pack("<f", x))[0]
@@ -82,17 +96,19 @@ class _Channel:
     started: bool = False
     pending: deque = field(default_factory=deque)   # encoded rows (process, tuple of words)
     memory_full: bool = False
+    i_range: int | None = None                      # I_Range in effect (what I_RANGE_KEEP keeps)
 
 
 class FakeEClib:
     """EClib for ``sim://ADDRESS`` instruments (a VMP3 with ``channels`` slots)."""
 
     def __init__(self, world, address: str, *, channels: int = 16, plugged=None, serial: int = 3150,
-                 firmware_version: int = 601, memory_words: int = 8_000_000):
+                 firmware_version: int = 601, memory_words: int = 8_000_000, boosters=()):
         self.world = world
         self.address = address
         self.n_channels = channels
         self.plugged = set(range(1, channels + 1) if plugged is None else plugged)
+        self.boosters = set(boosters)
         self.serial, self.firmware_version, self.memory_words = serial, firmware_version, memory_words
         self.calls: list[str] = []
         self._lock = threading.RLock()
@@ -200,6 +216,8 @@ class FakeEClib:
             info.MemFilled = sum(len(r[1]) for r in chan.pending)
             info.State = 1 if self._running(n) else 0
             info.NbOfTechniques = 1 if chan.technique else 0
+            info.MinIRange = min(I_RANGE_FULL_SCALE_A)
+            info.MaxIRange = I_RANGE_BOOSTER if n in self.boosters else max(I_RANGE_FULL_SCALE_A)
             return OK
 
     def BL_LoadFirmware(self, dev_id, p_channels, p_results, length, show_gauge, force_reload, bin_file,
@@ -286,15 +304,44 @@ class FakeEClib:
                 return ERR_CHANNEL_RUNNING
             try:
                 parsed = self._read_params(_value(params))
+                i_range = self._i_range(n, chan, stem, parsed)
                 steps = _steps(stem, parsed)
             except (KeyError, ValueError, TypeError):
                 return ERR_INVALID_PARAMETERS
             chan.technique, chan.params = stem, parsed
+            chan.i_range = i_range
             chan.started = False
             chan.memory_full = False
             chan.pending.clear()
             self.world_channel(n).load(steps)
             return OK
+
+    def _i_range(self, n: int, chan: _Channel, stem: str, p: dict) -> int | None:
+        """The I_Range a technique runs on; ValueError where the instrument would refuse its ranges."""
+        e_range = p.get("E_Range", E_RANGE_AUTO)
+        if e_range != E_RANGE_AUTO and e_range not in E_RANGE_FULL_SCALE_V:
+            raise ValueError(f"E_Range {e_range}")
+        if e_range != E_RANGE_AUTO:
+            for e in _absolute_potentials(stem, p):
+                if abs(e) > E_RANGE_FULL_SCALE_V[e_range] * (1 + FULL_SCALE_TOLERANCE):
+                    raise ValueError(f"{e} V beyond E_Range {e_range}")
+        if "I_Range" not in p:
+            if stem in CURRENT_CONTROLLED:
+                raise ValueError("no I_Range")
+            return chan.i_range
+        i_range = chan.i_range if p["I_Range"] == I_RANGE_KEEP else p["I_Range"]
+        if i_range == I_RANGE_BOOSTER:
+            if n not in self.boosters:
+                raise ValueError("no booster on this channel")
+            return i_range
+        if i_range == I_RANGE_AUTO and stem not in CURRENT_CONTROLLED:
+            return i_range
+        if i_range not in I_RANGE_FULL_SCALE_A:
+            raise ValueError(f"I_Range {i_range}")
+        if stem in CURRENT_CONTROLLED:
+            if _peak_current(stem, p) > I_RANGE_FULL_SCALE_A[i_range] * (1 + FULL_SCALE_TOLERANCE):
+                raise ValueError(f"current beyond I_Range {i_range}")
+        return i_range
 
     # -- running ------------------------------------------------------------------------------------
     def _running(self, n: int) -> bool:
@@ -336,6 +383,7 @@ class FakeEClib:
         values.MemFilled = sum(len(r[1]) for r in self._channels[n].pending)
         values.TimeBase = TIME_BASE
         values.Ewe, values.I = ewe, i
+        values.IRange = _range_in_effect(self._channels[n].i_range, abs(i))
         values.Ece = 0.0
         values.EweRangeMin, values.EweRangeMax = -10.0, 10.0
 
@@ -391,7 +439,8 @@ class FakeEClib:
                 phase = math.degrees(cmath.phase(z))
                 words = (_f32_word(s.freq), _f32_word(s.Ewe_amp), _f32_word(s.I_amp), _f32_word(phase),
                          _f32_word(s.Ewe), _f32_word(s.I), 0, _f32_word(0.0), _f32_word(0.0), _f32_word(0.0),
-                         _f32_word(0.0), 0, 0, _f32_word(s.t), 0)
+                         _f32_word(0.0), 0, 0, _f32_word(s.t),
+                         _range_in_effect(chan.i_range, abs(s.I) + abs(s.I_amp)))
                 chan.pending.append((1, words))
                 continue
             ticks = int(round(s.t / TIME_BASE))
@@ -422,6 +471,41 @@ class FakeEClib:
         buf.value = msg
         size.value = len(msg)
         return OK
+
+
+def _peak_current(stem: str, p: dict) -> float:
+    """Largest |current| a current-controlled technique commands."""
+    if stem == "geis":
+        amp = abs(p["Amplitude_Current"])
+        return max(abs(p["Initial_Current_step"]), abs(p["Final_Current_step"])) + amp
+    steps = p["Current_step"]
+    return max(abs(i) for i in (steps if isinstance(steps, list) else [steps]))
+
+
+def _absolute_potentials(stem: str, p: dict) -> list[float]:
+    """Potentials a potential-controlled technique sets against the reference (not those relative to OCV)."""
+    def absolute(values, vs_initial) -> list[float]:
+        values = values if isinstance(values, list) else [values]
+        relative = vs_initial if isinstance(vs_initial, list) else [vs_initial] * len(values)
+        return [v for v, rel in zip(values, relative) if not rel]
+
+    if stem in ("ca", "calimit", "cv"):
+        return absolute(p["Voltage_step"], p["vs_initial"])
+    if stem == "peis":
+        amp = abs(p["Amplitude_Voltage"])
+        return [e + sign * amp for e in absolute([p["Initial_Voltage_step"], p["Final_Voltage_step"]],
+                                                 [p["vs_initial"], p["vs_final"]]) for sign in (1, -1)]
+    return []
+
+
+def _range_in_effect(i_range: int | None, peak: float) -> int:
+    """I_Range a channel measures on: the fixed one, or where the autoranger settles for ``peak``."""
+    if i_range in I_RANGE_FULL_SCALE_A or i_range == I_RANGE_BOOSTER:
+        return i_range
+    for index, full_scale in I_RANGE_FULL_SCALE_A.items():
+        if peak <= full_scale:
+            return index
+    return max(I_RANGE_FULL_SCALE_A)
 
 
 def _steps(stem: str, p: dict) -> list:

@@ -65,9 +65,22 @@ def test_config(variable: str, op: str) -> int:
 
 
 # -- ranges and misc parameter values ---------------------------------------------------------------
-I_RANGE_AUTO = 12           # I_Range index for automatic ranging ("KBIO_IRANGE_AUTO")
-I_RANGE_1A = 11
-E_RANGE_10V = 3             # E_Range index for +-10 V
+# I_Range and E_Range values, under the EClib header's names. BOOSTER needs an external booster wired to
+# the channel; AUTO lets the firmware range itself, which current-controlled techniques cannot do.
+I_RANGE = {"I_RANGE_KEEP": -1, "I_RANGE_100pA": 0, "I_RANGE_1nA": 1, "I_RANGE_10nA": 2, "I_RANGE_100nA": 3,
+           "I_RANGE_1uA": 4, "I_RANGE_10uA": 5, "I_RANGE_100uA": 6, "I_RANGE_1mA": 7, "I_RANGE_10mA": 8,
+           "I_RANGE_100mA": 9, "I_RANGE_1A": 10, "I_RANGE_BOOSTER": 11, "I_RANGE_AUTO": 12}
+E_RANGE = {"E_RANGE_2_5V": 0, "E_RANGE_5V": 1, "E_RANGE_10V": 2, "E_RANGE_AUTO": 3}
+# Full scale (A) of each fixed current range, smallest first: a current-controlled technique takes the first
+# that holds its largest current, since a range far above the signal measures it coarsely.
+I_RANGE_FULL_SCALE_A = {I_RANGE["I_RANGE_100pA"]: 100e-12, I_RANGE["I_RANGE_1nA"]: 1e-9,
+                        I_RANGE["I_RANGE_10nA"]: 10e-9, I_RANGE["I_RANGE_100nA"]: 100e-9,
+                        I_RANGE["I_RANGE_1uA"]: 1e-6, I_RANGE["I_RANGE_10uA"]: 10e-6,
+                        I_RANGE["I_RANGE_100uA"]: 100e-6, I_RANGE["I_RANGE_1mA"]: 1e-3,
+                        I_RANGE["I_RANGE_10mA"]: 10e-3, I_RANGE["I_RANGE_100mA"]: 100e-3,
+                        I_RANGE["I_RANGE_1A"]: 1.0}
+I_RANGE_AUTO = I_RANGE["I_RANGE_AUTO"]
+E_RANGE_10V = E_RANGE["E_RANGE_10V"]   # the VMP3 works in +-10 V; the profiles' voltage limits sit inside it
 BANDWIDTH = 5
 SWEEP_LOGARITHMIC = False   # PEIS/GEIS "sweep": True = linear, False = logarithmic
 MAX_STEP_DURATION_S = 1.0e7  # a "no duration" step: ended only by its limits

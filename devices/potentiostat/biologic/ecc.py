@@ -3,10 +3,14 @@
 Each function returns the EClib technique key (``constants.TECHNIQUE_IDS``) and a list of
 ``(label, type, value, index)``; the backend turns them into ``EccParam`` structures with the SDK's own
 ``BL_Define*Parameter`` calls. Limits use the CPLIMIT/CALIMIT tests with "stop" as exit condition.
+
+Current-controlled techniques get a fixed current range (EC-Lab cannot autorange them); the others
+autorange.
 """
 
 from __future__ import annotations
 
+from ...errors import LimitError
 from .. import techniques as T
 from . import constants as C
 
@@ -36,6 +40,17 @@ def _tests(limits: list[tuple[str, str, float]]) -> list[Param]:
     return out + [_int("Exit_Cond", C.EXIT_STOP)]
 
 
+def _current_range(name: str, peak: float) -> int:
+    """Smallest fixed I_Range holding ``peak`` (A); above 1 A only a booster would do, and none is set up."""
+    peak = abs(peak)
+    for index, full_scale in C.I_RANGE_FULL_SCALE_A.items():
+        if peak <= full_scale * (1 + 1e-6):   # a range holds its own full scale, whatever the float rounding
+            return index
+    largest = max(C.I_RANGE_FULL_SCALE_A.values())
+    raise LimitError(f"{name}: a current of {peak:g} A is beyond the largest current range of the channel "
+                     f"({largest:g} A); more needs a current booster, which is not configured")
+
+
 def _ocv(t: T.OCV) -> tuple[str, list[Param]]:
     return "OCV", [
         _sgl("Rest_time_T", t.duration),
@@ -58,8 +73,8 @@ def _cp(t: T.Galvanostatic) -> tuple[str, list[Param]]:
         _sgl("Current_step", t.current), _bool("vs_initial", False),
         _sgl("Duration_step", _step_duration(duration)), _int("Step_number", 0),
         _sgl("Record_every_dT", t.record_dt), _sgl("Record_every_dE", t.record_dE or 0.0),
-        _int("N_Cycles", 0), _int("I_Range", C.I_RANGE_1A), _int("E_Range", C.E_RANGE_10V),
-        _int("Bandwidth", C.BANDWIDTH),
+        _int("N_Cycles", 0), _int("I_Range", _current_range(t.name, t.current)),
+        _int("E_Range", C.E_RANGE_10V), _int("Bandwidth", C.BANDWIDTH),
     ]
     if not t.limited:
         return "CP", params
@@ -123,12 +138,13 @@ def _peis(t: T.PEIS) -> tuple[str, list[Param]]:
 
 
 def _geis(t: T.GEIS) -> tuple[str, list[Param]]:
+    i_range = _current_range(t.name, abs(t.dc) + abs(t.amplitude))
     return "GEIS", [
         _bool("vs_initial", False), _bool("vs_final", False),
         _sgl("Initial_Current_step", t.dc), _sgl("Final_Current_step", t.dc), _sgl("Duration_step", 0.0),
         _int("Step_number", 0), _sgl("Record_every_dT", 0.0), _sgl("Record_every_dE", 0.0),
         _sgl("Amplitude_Current", t.amplitude), *_sweep(t),
-        _int("I_Range", C.I_RANGE_1A), _int("E_Range", C.E_RANGE_10V), _int("Bandwidth", C.BANDWIDTH),
+        _int("I_Range", i_range), _int("E_Range", C.E_RANGE_10V), _int("Bandwidth", C.BANDWIDTH),
     ]
 
 
