@@ -16,6 +16,9 @@ Impedance rows (PEIS, GEIS)::
 report it). After ``poll`` says the channel is no longer running, ``ended_by`` tells why: ``"done"`` (the
 technique ran to its end: duration, charge or last frequency), ``"limit"`` (a potential/current limit ended
 it), ``"stopped"`` (``stop()`` or the instrument stopped it).
+
+A backend whose ``poll`` may wait on the instrument (Gamry impedance) also offers ``interrupt()``, callable
+from any thread, so a stop from another thread is not held up by that wait.
 """
 
 from __future__ import annotations

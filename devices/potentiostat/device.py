@@ -149,7 +149,11 @@ class Potentiostat(Device):
             if self._technique is None:
                 raise InstrumentError(self.name, "kickoff without a technique: prepare one first")
             self._t0 = self.clock.now()
-            self.backend.start()
+            try:
+                self.backend.start()
+            except Exception:
+                self.backend.cell_off()   # a start refused half-way may have switched the cell on
+                raise
             self._running = True
         return _done(self)
 
@@ -194,11 +198,19 @@ class Potentiostat(Device):
             yield rows.page(taken)
 
     def stop(self, *, success: bool = False) -> None:
-        """Stop the technique and leave the cell at open circuit; recorded rows stay collectable."""
+        """Stop the technique and leave the cell at open circuit; recorded rows stay collectable.
+
+        The cell is switched off even when stopping fails; the failure is raised afterwards.
+        """
+        interrupt = getattr(self.backend, "interrupt", None)
+        if interrupt is not None:
+            interrupt()   # a poll waiting on the instrument holds the lock; let it go now
         with self._lock:
-            if self._running:
-                self.backend.stop()
-            self.backend.cell_off()
+            try:
+                if self._running:
+                    self.backend.stop()
+            finally:
+                self.backend.cell_off()
         self.poll()  # drain what the instrument recorded up to the stop
 
     def safe(self) -> None:
@@ -209,8 +221,10 @@ class Potentiostat(Device):
         try:
             self.safe()
         finally:
-            self.backend.disconnect()
-            super().destroy()
+            try:
+                self.backend.disconnect()
+            finally:
+                super().destroy()
 
 
 class SpectrumView:

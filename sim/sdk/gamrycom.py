@@ -10,6 +10,8 @@ what makes the real library awkward, so a backend that works here works on the i
 * ``Cook(n)`` hands out at most *n* points, column-major, and must be called until it returns 0;
 * each Dtaq has its own column layout (:data:`COOK_COLUMNS`);
 * failures are ``COMError`` with a signed hresult; Gamry's own have the customer bit (0x20000000) set;
+* the lab can make chosen calls fail (:meth:`FakeGamryCOM.fail`) or lose a run's ``OnDataDone``
+  (:meth:`FakeGamryCOM.lose_data_done`), to check that a backend still leaves the cell off;
 * a cell whose leads come off (the world's ``unplugged`` channel fault) is not an error from the library:
   the next point carries an ``Overload`` flag (control amplifier, or voltage when the cell switch is open)
   and the acquisition ends there (the simulated firmware gives up on an open cell).
@@ -62,6 +64,7 @@ E_RANGE = 0xA0040110             # signal exceeds the selected current range
 E_COMPLIANCE = 0xA0040111        # request beyond the instrument's compliance
 E_BUSY = 0xA0040120              # a Dtaq is already running on this instrument
 E_NO_SIGNAL = 0xA0040121         # Run without SetSignal
+E_TIMEOUT = 0xA0040130           # the instrument did not acknowledge a command in time
 E_DEVICE_GONE = 0x8007048F       # HRESULT_FROM_WIN32(ERROR_DEVICE_NOT_CONNECTED)
 E_INVALIDARG = 0x80070057
 
@@ -85,6 +88,8 @@ class _Device:
         self.plugged = True
         self.owner: "_Pstat | None" = None
         self.readz_retries = 0
+        self.lost_done = 0
+        self.cell_on = False    # the relay stays as last set, whoever holds (or released) the instrument
 
 
 class FakeGamryCOM:
@@ -109,6 +114,7 @@ class FakeGamryCOM:
             self.add_device(section, channel)
         self._connections: list[weakref.ref] = []
         self.calls: list[tuple[str, str, tuple]] = []
+        self._failures: list[list] = []   # [method, args or None, hresult, text, times left]
 
     # -- the lab side ---------------------------------------------------------------------------------
     def add_device(self, section: str, channel: str) -> None:
@@ -130,6 +136,20 @@ class FakeGamryCOM:
     def inject_readz_retries(self, section: str, count: int) -> None:
         """Make the next *count* ``GamryReadZ`` measurements end with ``ReadZStatusRetry``."""
         self._devices[section].readz_retries = int(count)
+
+    def fail(self, method: str, *, args: tuple | None = None, times: int = 1, hresult: int = E_TIMEOUT,
+             text: str = "The instrument did not acknowledge the command") -> None:
+        """Make the next *times* calls of *method* (on any object; only with these *args* if given) raise
+        ``COMError`` without taking effect, e.g. ``fail("Run", args=(False,))`` for a refused stop."""
+        self._failures.append([method, None if args is None else tuple(args), hresult, text, int(times)])
+
+    def lose_data_done(self, section: str, count: int = 1) -> None:
+        """The next *count* runs or impedance points on *section* end without their ``OnDataDone`` event."""
+        self._devices[section].lost_done = int(count)
+
+    def cell_on(self, section: str) -> bool:
+        """Whether the instrument's cell switch is closed (what its front-panel light shows)."""
+        return self._devices[section].cell_on
 
     # -- the type library -----------------------------------------------------------------------------
     def GamryDeviceList(self) -> "_DeviceList":
@@ -186,6 +206,11 @@ class FakeGamryCOM:
     # -- internals ------------------------------------------------------------------------------------
     def _record(self, cls: str, method: str, args: tuple) -> None:
         self.calls.append((cls, method, args))
+        for failure in self._failures:
+            name, want, hresult, text, left = failure
+            if left > 0 and name == method and (want is None or want == tuple(args)):
+                failure[4] -= 1
+                raise COMError(hresult, text)
 
 
 class _Connection:
@@ -291,6 +316,7 @@ class _Pstat(_ComObject):
         if state not in (self._com.CellOff, self._com.CellOn):
             raise COMError(E_INVALIDARG, f"Invalid cell state {state!r}")
         self._cell = state
+        self._device.cell_on = state == self._com.CellOn
         if state == self._com.CellOff and self._dtaq is not None:
             self._dtaq._halt("stopped")
 
@@ -617,8 +643,11 @@ class _Dtaq(_EventSource):
         if self._state == "done" and not self._done_sent:
             if self._buffer and not events:
                 events.append(("OnDataAvailable", ()))
-            events.append(("OnDataDone", ()))
             self._done_sent = True
+            if dev.lost_done > 0:
+                dev.lost_done -= 1
+            else:
+                events.append(("OnDataDone", ()))
         return events
 
 
@@ -885,4 +914,7 @@ class _ReadZ(_EventSource):
                 2 * math.pi * k / 8 + math.atan2(z.imag, z.real))) for k in range(8)]
             self._status, self._message = self._com.ReadZStatusOk, "OK"
         self._done_sent = True
+        if dev.lost_done > 0:
+            dev.lost_done -= 1
+            return [("OnDataAvailable", ())]
         return [("OnDataAvailable", ()), ("OnDataDone", (self._status,))]

@@ -8,10 +8,19 @@ waits (settling after a stop) go through the injected clock.
 A cell that stops responding (a lead comes off) is no COM error: the acquisition ends on a point flagged in
 its ``Overload`` column. ``poll`` turns that into an :class:`InstrumentError` once, keeping the rows recorded
 up to then for the next ``poll``, so a plan can still store them while it switches the cell off.
+
+An impedance sweep is a chain of ``GamryReadZ.Measure`` calls, each started when the previous one reports
+``OnDataDone``. The instrument idles (with the cell biased) until somebody pumps that event, so ``poll`` keeps
+pumping, waiting ``readz_wait_s`` of lab time between pumps, until the sweep ends; each row is timed when its
+own result arrived. ``interrupt`` lets another thread cut that wait short so a stop is never held up.
+
+Every path that stops a run switches the cell off even when the stop itself fails, and a run whose end
+event never arrives is given up (cell off, clear error) once it is well past its expected length.
 """
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,7 +28,7 @@ from ...clock import Clock
 from ...errors import ConnectionLost, InstrumentError
 from .columns import RowDecoder
 from .com import translate
-from .program import MAX_DURATION_S, Program, program_for
+from .program import MAX_DURATION_S, Program, end_deadline, program_for, readz_time_limit
 
 COOK_CHUNK = 1024
 
@@ -67,7 +76,8 @@ class GamryBackend:
     """
 
     def __init__(self, com: Any, section: str, clock: Clock, *, name: str = "ref600", pump_s: float = 0.0,
-                 readz_retries: int = 5, max_duration: float = MAX_DURATION_S, settle_s: float = 0.05):
+                 readz_retries: int = 5, max_duration: float = MAX_DURATION_S, settle_s: float = 0.05,
+                 readz_wait_s: float = 0.05):
         self.com = com
         self.section = section
         self.clock = clock
@@ -76,6 +86,9 @@ class GamryBackend:
         self.readz_retries = int(readz_retries)
         self.max_duration = float(max_duration)
         self.settle_s = float(settle_s)
+        self.readz_wait_s = float(readz_wait_s)
+        self._interrupt = threading.Event()
+        self._deadline: float | None = None    # lab time by which the running technique must have ended
         self._pstat = None
         self._program: Program | None = None
         self._technique = None
@@ -90,6 +103,7 @@ class GamryBackend:
         # impedance state
         self._freq_index = 0
         self._retries_left = 0
+        self._measure_deadline = 0.0
         self._readz_status = None
         self._t0 = 0.0
         self._ocv = 0.0
@@ -134,18 +148,23 @@ class GamryBackend:
         if self._pstat is None:
             return
         try:
-            if self._running:
-                self.stop()
-            with self._com_call("switching the cell off", "stop"):
-                self._pstat.SetCell(self.com.CellOff)
+            try:
+                if self._running:
+                    self.stop()
+            finally:
+                try:
+                    self._switch_off()
+                except ConnectionLost:
+                    pass  # the instrument is already gone: nothing left to switch off
         except ConnectionLost:
-            pass  # the instrument is already gone: nothing left to switch off
+            pass
         finally:
-            with self._com_call(f"closing {self.section}", "read"):
-                self._pstat.Close()
-            self._pstat = None
+            pstat, self._pstat = self._pstat, None
             self._connection = None
             self._dtaq = None
+            self._running = False
+            with self._com_call(f"closing {self.section}", "read"):
+                pstat.Close()
 
     def load(self, technique) -> None:
         pstat = self._need_pstat()
@@ -178,23 +197,33 @@ class GamryBackend:
         if program is None:
             raise InstrumentError(self.name, "no technique loaded; call load() first")
         self._rows, self._ended_by, self._stopping, self._fault = [], None, False, None
-        with self._com_call(f"starting {self._technique.name}", "run"):
-            if program.relative_to_ocv:
-                self._ocv = float(pstat.MeasureV())  # cell still off: this is the open-circuit potential
-            if program.dtaq == "GamryReadZ":
-                self._start_impedance(pstat, program)
-            else:
-                self._start_dtaq(pstat, program)
+        self._interrupt.clear()
+        try:
+            with self._com_call(f"starting {self._technique.name}", "run"):
+                if program.relative_to_ocv:
+                    self._ocv = float(pstat.MeasureV())  # cell still off: this is the open-circuit potential
+                if program.dtaq == "GamryReadZ":
+                    self._start_impedance(pstat, program)
+                else:
+                    self._start_dtaq(pstat, program)
+        except Exception:
+            self._off_after_failure()   # the cell may already be on when a later call is refused
+            raise
+        limit = end_deadline(program.duration) if program.dtaq != "GamryReadZ" else None
+        self._deadline = None if limit is None else self.clock.now() + limit
         self._running = True
 
     def poll(self) -> tuple[list[dict], bool]:
         if self._running:
-            with self._com_call("reading data", "read"):
-                self.com.PumpEvents(self.pump_s)
             if self._program is not None and self._program.dtaq == "GamryReadZ":
-                self._advance_impedance()
+                self._pump_impedance()
+            else:
+                with self._com_call("reading data", "read"):
+                    self.com.PumpEvents(self.pump_s)
         if self._decoder is not None:
             self._cook()
+        if self._running and self._deadline is not None and self.clock.now() > self._deadline:
+            self._give_up()
         if self._fault is not None:
             fault, self._fault = self._fault, None
             raise fault
@@ -205,23 +234,30 @@ class GamryBackend:
         if self._pstat is None or not self._running:
             return
         self._stopping = True
+        try:
+            with self._com_call("stopping the technique", "stop"):
+                if self._program.dtaq == "GamryReadZ":
+                    self._dtaq.Stop()
+                else:
+                    self._dtaq.Run(False)
+        finally:
+            self._switch_off()   # even when the Dtaq refused to stop: no current may keep flowing
         with self._com_call("stopping the technique", "stop"):
-            if self._program.dtaq == "GamryReadZ":
-                self._dtaq.Stop()
-            else:
-                self._dtaq.Run(False)
-            self._pstat.SetCell(self.com.CellOff)
             self.clock.sleep(self.settle_s)
             self.com.PumpEvents(self.pump_s)
         if self._decoder is not None:
             self._cook()
         self._running = False
         self._ended_by = "stopped"
+        self._interrupt.clear()
+
+    def interrupt(self) -> None:
+        """Make a ``poll`` waiting on impedance results return at once (safe from any thread)."""
+        self._interrupt.set()
 
     def cell_off(self) -> None:
         if self._pstat is not None:
-            with self._com_call("switching the cell off", "stop"):
-                self._pstat.SetCell(self.com.CellOff)
+            self._switch_off()
 
     def read_instant(self) -> dict:
         pstat = self._need_pstat()
@@ -273,8 +309,25 @@ class GamryBackend:
             self._ended_by = "limit"
         else:
             self._ended_by = "done"
-        with self._com_call("switching the cell off", "stop"):
-            self._pstat.SetCell(self.com.CellOff)
+        self._switch_off()
+
+    def _give_up(self) -> None:
+        """The run is well past its expected end and the instrument never said so: stop it, cell off."""
+        name, expected = self._technique.name, self._program.duration
+        self._stopping = True
+        try:
+            with self._com_call("stopping the technique", "stop"):
+                self._dtaq.Run(False)
+        except InstrumentError:
+            pass  # the error below says what matters; the cell is switched off either way
+        finally:
+            self._running, self._ended_by = False, "stopped"
+            self._switch_off()
+        self._cook()
+        self._fault = InstrumentError(
+            self.name, f"{name} should have ended after {expected:g} s but the instrument never reported its end "
+                       f"(waited {end_deadline(expected):g} s); the cell was switched off. Check the instrument "
+                       "in Gamry Framework, then reconnect")
 
     # -- impedance ------------------------------------------------------------------------------------
     def _start_impedance(self, pstat, program: Program) -> None:
@@ -294,7 +347,27 @@ class GamryBackend:
         self._freq_index = 0
         self._retries_left = self.readz_retries
         self._readz_status = None
-        readz.Measure(program.frequencies[0], program.ac)
+        self._measure(program.frequencies[0])
+
+    def _measure(self, freq: float) -> None:
+        self._measure_deadline = self.clock.now() + readz_time_limit(freq)
+        self._dtaq.Measure(freq, self._program.ac)
+
+    def _pump_impedance(self) -> None:
+        """Pump and chain measurements until the sweep ends (or a stop interrupts the wait)."""
+        while self._running and not self._interrupt.is_set():
+            with self._com_call("reading data", "read"):
+                self.com.PumpEvents(self.pump_s)
+            if self._readz_status is not None:
+                self._advance_impedance()
+                continue
+            if self.clock.now() > self._measure_deadline:
+                freq = self._program.frequencies[self._freq_index]
+                self._finish_impedance("stopped")
+                raise InstrumentError(
+                    self.name, f"no impedance result at {freq:g} Hz after {readz_time_limit(freq):g} s; the cell "
+                               "was switched off. Check the instrument in Gamry Framework, then reconnect")
+            self.clock.sleep(self.readz_wait_s)
 
     def _cook_readz(self) -> None:
         # The raw I/V waveform of the current frequency; only the reduced impedance is reported.
@@ -303,10 +376,17 @@ class GamryBackend:
                 pass
 
     def _advance_impedance(self) -> None:
-        status = self._readz_status
+        status, self._readz_status = self._readz_status, None
         if status is None:
             return
-        self._readz_status = None
+        try:
+            self._next_impedance(status)
+        except Exception:
+            if self._running:
+                self._off_after_failure()
+            raise
+
+    def _next_impedance(self, status) -> None:
         com, readz, program = self.com, self._dtaq, self._program
         freq = program.frequencies[self._freq_index]
         with self._com_call(f"measuring impedance at {freq:g} Hz", "read"):
@@ -317,7 +397,7 @@ class GamryBackend:
                                                      f"{self.readz_retries} retries; check the cell connections "
                                                      "or raise the amplitude", reply=str(readz.StatusMessage()))
                 self._retries_left -= 1
-                readz.Measure(freq, program.ac)
+                self._measure(freq)
                 return
             if status != com.ReadZStatusOk:
                 message = str(readz.StatusMessage())
@@ -335,14 +415,24 @@ class GamryBackend:
             self._freq_index += 1
             self._retries_left = self.readz_retries
             if self._freq_index < len(program.frequencies):
-                readz.Measure(program.frequencies[self._freq_index], program.ac)
+                self._measure(program.frequencies[self._freq_index])
             else:
                 self._finish_impedance("done")
 
     def _finish_impedance(self, why: str) -> None:
         self._running = False
         self._ended_by = why
-        self._pstat.SetCell(self.com.CellOff)
+        self._switch_off()
+
+    # -- cell switch ----------------------------------------------------------------------------------
+    def _switch_off(self) -> None:
+        with self._com_call("switching the cell off", "stop"):
+            self._pstat.SetCell(self.com.CellOff)
+
+    def _off_after_failure(self) -> None:
+        """Cell off after a failed call; if that fails too, its error (which says so) carries the first."""
+        self._running, self._ended_by = False, "stopped"
+        self._switch_off()
 
     # -- helpers --------------------------------------------------------------------------------------
     def _need_pstat(self):

@@ -20,6 +20,22 @@ from ..techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
 
 #: Longest constant signal a technique may ask for when nothing but a potential limit ends it.
 MAX_DURATION_S = 7 * 24 * 3600.0
+#: Grace after a run's expected length before a missing end event counts as lost: fixed, plus a fraction.
+END_MARGIN_S, END_MARGIN_REL = 60.0, 0.05
+
+
+def end_deadline(duration: float | None) -> float | None:
+    """Lab seconds after the start by which a run of *duration* must have reported its end (None: no bound)."""
+    return None if duration is None else duration * (1 + END_MARGIN_REL) + END_MARGIN_S
+
+
+def readz_time_limit(freq: float) -> float:
+    """Longest one ``GamryReadZ.Measure`` may take before its result counts as lost.
+
+    Normal speed integrates a few cycles after settling; 20 cycles plus 30 s bounds that with room for
+    range changes inside one measurement.
+    """
+    return 30.0 + 20.0 / freq
 
 
 @dataclass(frozen=True)
