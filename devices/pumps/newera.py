@@ -10,6 +10,7 @@ driver picks the rate and volume units that keep the most precision (120 µL/h g
 from __future__ import annotations
 
 import binascii
+import logging
 import math
 import re
 
@@ -23,9 +24,12 @@ from .errors import (
     CommunicationError,
     NotApplicable,
     OutOfRange,
+    PumpAlarm,
     PumpReset,
     UnknownCommand,
 )
+
+log = logging.getLogger(__name__)
 
 STX, ETX = 0x02, 0x03
 
@@ -93,6 +97,10 @@ class NewEraPump:
     ``safe_mode_timeout_s`` > 0 switches the pump to safe mode with that watchdog; the driver then polls the
     pump every half period on *clock*. The opening handshake (a safe-mode framed ``SAF``, then ``VER``) is
     the one the pump's own software and nesp-lib use, and accepts the power-on reset alarm once.
+
+    The pump reports an alarm once, in place of the reply to whichever command meets it. An alarm met by the
+    keep-alive poll or by :meth:`stop` is kept and raised by the next other command, so a plan always learns
+    that its pump stalled; ``alarm`` holds the last one reported.
     """
 
     baudrates = (300, 1200, 2400, 9600, 19200)
@@ -110,6 +118,8 @@ class NewEraPump:
         self.clock = clock
         self._safe = False
         self._heartbeat = None
+        self._pending: list[tuple[type[PumpAlarm], str, str]] = []  # reported, not yet raised to a caller
+        self.alarm: PumpAlarm | None = None
         self.port = Port(url, name=name, timeout=timeout, baudrate=baudrate, bytesize=8, parity="N",
                          stopbits=1)
         try:
@@ -121,8 +131,19 @@ class NewEraPump:
 
     # -- wire ---------------------------------------------------------------------------------------
     def command(self, text: str) -> tuple[str, str]:
-        """Send one command (without address); return (status character, data). Raise on errors/alarms."""
-        return self._exchange(text, safe_out=self._safe)
+        """Send one command (without address); return (status character, data). Raise on errors/alarms.
+
+        A kept alarm is raised instead of sending, as if the pump had met this command with it.
+        """
+        with self.port.lock:
+            if self._pending:
+                kind, met_by, reply = self._pending.pop(0)
+                raise kind(self.name, f"alarm {kind.__name__} reported to {met_by}; {text!r} not sent", reply)
+            try:
+                return self._exchange(text, safe_out=self._safe)
+            except PumpAlarm as alarm:
+                self.alarm = alarm
+                raise
 
     def _exchange(self, text: str, *, safe_out: bool) -> tuple[str, str]:
         request = f"{self.address}{text}"
@@ -214,10 +235,21 @@ class NewEraPump:
         return int(self._value("SAF", r"(\d+)")[1])
 
     def _beat(self, _now: float) -> None:
-        try:
-            self.command("")
-        except InstrumentError:
-            pass  # the next real command reports whatever is wrong, with the pump's words
+        """Feed the watchdog. An alarm in the reply is kept for the next command (the pump reports it only
+        once); any other fault the next command meets itself, with the pump's words."""
+        with self.port.lock:
+            try:
+                self._exchange("", safe_out=self._safe)
+            except PumpAlarm as alarm:
+                self._keep(alarm, "the keep-alive poll")
+            except InstrumentError:
+                pass
+
+    def _keep(self, alarm: PumpAlarm, met_by: str) -> None:
+        self.alarm = alarm
+        self._pending.append((type(alarm), met_by, alarm.reply))
+        log.warning("%s: alarm %s reported to %s; the next command raises it", self.name,
+                    type(alarm).__name__, met_by)
 
     def _stop_heartbeat(self) -> None:
         if self._heartbeat is not None:
@@ -289,10 +321,21 @@ class NewEraPump:
         self.command("PUR")
 
     def stop(self) -> None:
-        """Stop pumping; a second stop also resets a paused program (harmless when already stopped)."""
-        status, _ = self.command("STP")
-        if status == "P":
-            self.command("STP")
+        """Stop pumping; a second stop also resets a paused program (harmless when already stopped).
+
+        Never raises an alarm, so cleanup goes on: the pump stops itself on any alarm, so an alarm reply means
+        it is stopped already. The alarm is kept for the next command, and STP goes out again because the
+        one that met the alarm was not executed.
+        """
+        with self.port.lock:
+            for _ in range(4):
+                try:
+                    status, _ = self._exchange("STP", safe_out=self._safe)
+                except PumpAlarm as alarm:
+                    self._keep(alarm, "STP")
+                    continue
+                if status != "P":
+                    return
 
     def status(self) -> str:
         return STATUS[self.command("")[0]]

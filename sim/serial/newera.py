@@ -317,3 +317,24 @@ class NE1000(ProtocolCore):
         with self.lock:
             self.pump.stop()
             self.state, self.safe_timeout_s, self.alarm = "stopped", 0, "R"
+
+
+class NE1000Chain(ProtocolCore):
+    """Several NE-1000s daisy-chained on one RS-232 line: every pump hears every packet and only the one
+    addressed answers (an unaddressed command reaches them all, as on the real chain, so give addresses)."""
+
+    serial_settings = NE1000.serial_settings
+
+    def __init__(self, name: str, pumps: list[NE1000]):
+        super().__init__(name)
+        addresses = [p.address for p in pumps]
+        if len(set(addresses)) != len(addresses):
+            raise ValueError(f"{name}: two pumps share an address in {addresses}")
+        self.pumps = list(pumps)
+
+    def receive(self, data: bytes) -> bytes:
+        return b"".join(p.feed(data) for p in self.pumps)
+
+    def close(self) -> None:
+        for p in self.pumps:
+            p.close()

@@ -52,5 +52,8 @@ def test_factory_with_the_simulated_lab(lab):
                            options={"node": 128, "fluid": "Ar"}, limits={"flow_mL_min": [0.0, 5.0]},
                            safe_state={"setpoint_mL_min": 0.0})
     mfc = build_bronkhorst(spec, SimpleNamespace(clock=lab.clock, simlab=lab.simlab))
-    run_engine({})(bps.mv(mfc, 2.0))
-    assert lab.world.mfc("mfc").setpoint_mL_min == pytest.approx(2.0)
+    try:
+        run_engine({})(bps.mv(mfc, 2.0))
+        assert lab.world.mfc("mfc").setpoint_mL_min == pytest.approx(2.0)
+    finally:
+        mfc.close()

@@ -17,6 +17,7 @@ from labctl.devices.pumps.errors import (
     SafeModeTimeout,
     UnknownCommand,
 )
+from labctl.devices.pumps.device import SyringePump
 from labctl.devices.pumps.newera import NewEraPump, best_units, format_number, frame_safe
 from labctl.sim.serial.newera import NE1000
 
@@ -145,6 +146,67 @@ def test_safe_mode_watchdog(lab, serve):
     again = NewEraPump(url, clock=lab.clock, name="pump", timeout=0.3)
     assert again.status() == "stopped" and core.safe_timeout_s == 0
     again.close()
+
+
+@pytest.mark.parametrize("cause", ["runs empty", "stall"])
+def test_safe_mode_keeps_the_alarm_its_keep_alive_poll_meets(lab, serve, cause):
+    """The pump reports an alarm once; when the watchdog poll is the command that meets it, the next
+    command (and the device's readback) must still raise it."""
+    core, driver, _ = make(lab, serve, safe_mode_timeout_s=4, syringe_volume_uL=100.0)
+    pump = SyringePump(driver, name="pump")
+
+    def pump_until_it_stalls():
+        lab.world.clear_fault("pump")
+        core.pump.refill("electrolyte", 100.0)
+        pump.set(1000)
+        if cause == "stall":
+            lab.world.inject_fault("pump", "stall")
+        lab.clock.advance(3600)  # hundreds of polls after the pump stopped
+        assert not core.pump.running and core.alarm is None  # a poll took the pump's one report
+
+    pump_until_it_stalls()
+    assert isinstance(driver.alarm, PumpStalled)
+    with pytest.raises(PumpStalled, match=r"keep-alive poll; '' not sent.*A\?S"):
+        driver.running()
+    assert driver.status() == "stopped"  # raised once
+
+    pump_until_it_stalls()
+    with pytest.raises(PumpStalled):
+        pump.read()
+    assert pump.running.get() is False
+    driver.close()
+
+
+@pytest.mark.parametrize("safe_mode_timeout_s", [0, 4])
+def test_stop_after_a_stall_stops_and_keeps_the_alarm(lab, serve, safe_mode_timeout_s, caplog):
+    """A plan's cleanup (stop the pump, then seal the valve) must not be cut short by the alarm."""
+    core, driver, _ = make(lab, serve, safe_mode_timeout_s=safe_mode_timeout_s, syringe_volume_uL=100.0)
+    pump = SyringePump(driver, name="pump")
+    pump.set(1000)
+    lab.clock.advance(3600)
+    pump.stop()   # meets the alarm (basic mode) or finds it kept by the poll (safe mode): either way, returns
+    pump.safe()
+    assert core.state == "stopped" and not core.pump.running
+    assert "PumpStalled" in caplog.text
+    with pytest.raises(PumpStalled):  # the plan still learns, once
+        pump.status.get()
+    assert pump.status.get() == "stopped"
+    driver.close()
+
+
+def test_bytes_of_a_stop_that_meets_an_alarm(expected):
+    url, _ = expected([
+        (frame_safe("0SAF0"), OK), (b"0VER\r", b"\x0200SNE1000V3.928\x03"),
+        (b"0STP\r", b"\x0200A?S\x03"),   # the alarm replaced the reply: STP was not executed
+        (b"0STP\r", OK),                   # so it goes out again
+        (b"0\r", OK),
+    ])
+    pump = NewEraPump(url, name="pump", timeout=0.1)
+    pump.stop()
+    with pytest.raises(PumpStalled, match=r"reported to STP; '' not sent"):
+        pump.status()   # raised without sending anything
+    assert pump.status() == "stopped"
+    pump.close()
 
 
 def test_other_addresses_are_other_pumps(lab, serve):
