@@ -35,4 +35,4 @@ def lab_time(table: pd.DataFrame) -> pd.Series:
             return table[name[: -len("_elapsed")] + "_time"]
     if "timestamp" in table.columns:
         return table["timestamp"]
-    return table["time"]
+    return table[column(table, "time")]

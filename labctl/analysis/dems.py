@@ -23,7 +23,7 @@ def sweep_windows(valve_time_s, valve_position, *, sweep: str = "sweep", end: fl
 
 def co2_per_sweep(time_s, fraction, flow_mL_min, molar_volume_L_mol: float, windows, *,
                   baseline_span: float = 120.0) -> list[float]:
-    """Moles of gas per sweep; each sweep's baseline is the median of the *baseline_span* before it opened."""
+    """Moles of gas per sweep; each sweep's baseline is the mean over the *baseline_span* before it opened."""
     t = np.asarray(time_s, float)
     amounts = []
     for start, stop in windows:

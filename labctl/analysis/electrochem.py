@@ -2,7 +2,9 @@
 
 A cycle is a plating segment (cathodic current on the working electrode, I < 0) followed by a stripping
 segment (I > 0). Charge per segment is the instrument's own coulomb counter (``Q``) where it was recorded,
-else the trapezoidal integral of I over instrument time. Rests (|I| below ``rest_current``) separate segments.
+else the trapezoidal integral of I over lab time, taken within the segment's own rows only: a rest, or a
+stream left out of the table, between two steps carries no charge. Rests (|I| below ``rest_current``)
+separate segments.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .columns import column
+from .columns import column, lab_time
 
 
 @dataclass(frozen=True)
@@ -25,21 +27,27 @@ class Segment:
 
 
 def segments(table: pd.DataFrame, *, rest_current: float = 1e-9) -> list[Segment]:
-    """Consecutive runs of rows with the same sign of current, with their charge."""
-    t = table[column(table, "time")].to_numpy(float)
+    """Consecutive runs of rows with the same sign of current, step and technique, with their charge.
+
+    A new technique is recognised by the instrument's own clock going back (it counts from each start),
+    so two same-sign techniques in a row are integrated apart and then added, never bridged.
+    """
+    t = lab_time(table).to_numpy(float)
     current = table[column(table, "I")].to_numpy(float)
     ewe = table[column(table, "Ewe")].to_numpy(float)
     qcol = column(table, "Q", required=False)
     stepcol = column(table, "step", required=False)
     q = table[qcol].to_numpy(float) if qcol else None
     step = table[stepcol].to_numpy() if stepcol else None
+    restart = _technique_starts(table)
 
     sign = np.where(current > rest_current, 1, np.where(current < -rest_current, -1, 0))
     out: list[Segment] = []
     i, n = 0, len(sign)
     while i < n:
-        j = i
-        while j < n and sign[j] == sign[i] and (step is None or step[j] == step[i]):
+        j = i + 1
+        while (j < n and sign[j] == sign[i] and not restart[j]
+               and (step is None or step[j] == step[i])):
             j += 1
         if sign[i] != 0:
             if q is not None and np.isfinite(q[i:j]).all():
@@ -51,16 +59,27 @@ def segments(table: pd.DataFrame, *, rest_current: float = 1e-9) -> list[Segment
     return _merge(out)
 
 
-def _integral(t, current, i: int, j: int) -> float:
-    """|Σ I_k (t_k - t_(k-1))| over rows i..j-1: each sample holds the current since the previous one.
+def _technique_starts(table: pd.DataFrame) -> np.ndarray:
+    """True where the instrument's elapsed-time column (``<device>_time``, counted from each technique's
+    start) goes back; all False when the table has no such column to go by."""
+    lab = {str(c)[: -len("_elapsed")] + "_time" for c in table.columns if str(c).endswith("_elapsed")}
+    own = [c for c in table.columns if str(c).endswith("_time") and str(c) not in lab]
+    restart = np.zeros(len(table), bool)
+    if len(own) == 1:
+        elapsed = table[own[0]].to_numpy(float)
+        restart[1:] = np.diff(elapsed) < 0
+    return restart
 
-    The very first row of a table has no predecessor; the sampling interval that follows it stands in.
+
+def _integral(t, current, i: int, j: int) -> float:
+    """|trapezoidal ∫ I dt| over rows i..j-1 in lab time.
+
+    Only the segment's own rows count: the instrument records a row at each step's start, so the
+    integral begins there; a gap before the first row (a rest, or rows left out) is not this step's charge.
     """
-    if j - i == 0 or len(t) < 2:
+    if j - i < 2:
         return 0.0
-    before = t[i - 1] if i > 0 else t[0] - (t[1] - t[0])
-    dt = np.diff(np.concatenate(([before], t[i:j])))
-    return float(abs(np.sum(current[i:j] * dt)))
+    return float(abs(np.trapezoid(current[i:j], t[i:j])))
 
 
 def _merge(segs: list[Segment]) -> list[Segment]:

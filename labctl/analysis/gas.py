@@ -34,7 +34,8 @@ def integrate_amount(time_s, fraction, flow_mL_min, molar_volume_L_mol: float, *
                      baseline: float = 0.0, window: tuple[float, float] | None = None) -> float:
     """Moles carried past the MS: trapezoidal ∫ (flow · (x - baseline) / Vm) dt over *window*.
 
-    *flow_mL_min* may be a scalar or an array aligned with *time_s*.
+    *flow_mL_min* may be a scalar or an array aligned with *time_s*. A window holding fewer than two
+    samples (a run stopped just after the valve opened) measured nothing: the amount is NaN, not 0 mol.
     """
     t = np.asarray(time_s, float)
     x = np.asarray(fraction, float) - baseline
@@ -45,7 +46,7 @@ def integrate_amount(time_s, fraction, flow_mL_min, molar_volume_L_mol: float, *
         keep = (t >= window[0]) & (t <= window[1])
         t, x, r = t[keep], x[keep], r[keep]
     if len(t) < 2:
-        return 0.0
+        return float("nan")
     order = np.argsort(t, kind="stable")
     t, x, r = t[order], x[order], r[order]
     return float(np.trapezoid(r * x, t) / molar_volume_L_mol)
@@ -69,7 +70,10 @@ def baseline_fraction(time_s, fraction, before: float, *, span: float | None = N
 
 def blank_corrected(amount_mol: float, blank_mol: float | None) -> float:
     """Subtract the uncycled control cell's amount. A blank that integrates below zero is noise around
-    nothing evolved and subtracts nothing; a result below zero clips to zero."""
+    nothing evolved and subtracts nothing; a result below zero clips to zero. An amount not measured (NaN)
+    stays NaN, and so does one whose blank was not measured: clipping would pass either off as 0 mol."""
     if blank_mol is None:
         return amount_mol
+    if np.isnan(amount_mol) or np.isnan(blank_mol):
+        return float("nan")
     return max(0.0, amount_mol - max(0.0, blank_mol))

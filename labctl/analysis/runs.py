@@ -21,6 +21,23 @@ from .gas import baseline_fraction, integrate_amount, molar_volume_L
 TITRATION_GASES = ("D2", "HD", "CO2")
 
 
+def electrode_area(run, area_cm2: float | None = None) -> float:
+    """The working electrode's area (cm^2): *area_cm2* if given, else the run's ``electrode_area_cm2``.
+
+    Refused rather than assumed: dividing by a default 1 cm^2 would turn a 0.0005 cm^2 chip's mA into a
+    current density 2000 times too small.
+    """
+    if area_cm2 is None:
+        if "electrode_area_cm2" not in run.start:
+            raise KeyError(f"run {run.uid[:8]} ({run.start.get('plan_name', '?')}) does not record "
+                           f"electrode_area_cm2; pass the electrode area explicitly")
+        area_cm2 = run.start["electrode_area_cm2"]
+    area = float(area_cm2)
+    if not area > 0:
+        raise ValueError(f"run {run.uid[:8]}: electrode area must be positive, got {area:g} cm^2")
+    return area
+
+
 def _cutoff(run) -> float | None:
     args = run.start.get("plan_args", {})
     text = args.get("strip_cutoff")
@@ -44,14 +61,15 @@ def cycling(run) -> pd.DataFrame:
     return coulombic_efficiency(galvanostatic_table(run), cutoff_V=_cutoff(run))
 
 
-def voltage_profiles(run, cycles=(1, 10)) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def voltage_profiles(run, cycles=(1, 10), *, area_cm2: float | None = None
+                     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Ewe against areal capacity (mAh/cm^2) for each requested cycle: plating then stripping, as in Fig. 1a,b.
 
     Plating runs the capacity up from 0, stripping back down, so one curve shows both halves. Capacity
     comes from the instrument's coulomb counter (``Q``, charge since the step began).
     """
+    area = electrode_area(run, area_cm2)
     table = galvanostatic_table(run)
-    area = float(run.start.get("electrode_area_cm2", 1.0))
     q = np.abs(table[column(table, "Q")].to_numpy(float))
     ewe = table[column(table, "Ewe")].to_numpy(float)
     segs = segments(table)
@@ -157,9 +175,10 @@ def impedance(run) -> tuple[np.ndarray, np.ndarray, np.ndarray, Resistances]:
     return f, zr, zi, resistances(f, zr, zi)
 
 
-def voltammogram(run) -> tuple[np.ndarray, np.ndarray]:
-    """Potential and current density (mA/cm^2) of a CV run."""
+def voltammogram(run, *, area_cm2: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Potential and current density (mA/cm^2) of a CV run, over the run's recorded electrode area unless
+    *area_cm2* is given (a run without either is refused)."""
+    area = electrode_area(run, area_cm2)
     table = run.table("cv")
-    area = float(run.start.get("electrode_area_cm2", 1.0))
     return (table[column(table, "Ewe")].to_numpy(float),
             table[column(table, "I")].to_numpy(float) * 1e3 / area)

@@ -1,7 +1,8 @@
 """``labctl report``: the paper's figures and table from stored runs, with the paper's numbers beside labctl's.
 
 Runs are recognised by their ``plan_name`` and tagged by their ``electrolyte`` metadata; repeated
-measurements of the same kind are reported as mean ± standard deviation.
+measurements of the same kind are reported as mean ± standard deviation. An amount the data could not give
+(NaN from the analysis, e.g. a gas window with no samples) is reported as "not measured", never as 0.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from labctl.analysis.gas import blank_corrected
 from labctl.analysis.inventory import mean_std, sodium_inventory
 
 from . import figures, paper
+
+NOT_MEASURED = "not measured"
 
 
 @dataclass
@@ -64,15 +67,24 @@ def collect(stored_runs) -> Findings:
                     if short:
                         found.notes.append(f"{run.uid[:8]} ({e}): stripping stopped before the cutoff in cycle(s) "
                                            f"{short}; their CE is a lower bound")
-                    found.profiles[e] = analyse.voltage_profiles(run, cycles=(1, 10))
+                    try:
+                        found.profiles[e] = analyse.voltage_profiles(run, cycles=(1, 10))
+                    except KeyError as exc:  # the CE stands without the profile plot
+                        found.notes.append(f"{run.uid[:8]} ({e}): no voltage profile: {exc}")
             elif plan == "online_ms_titration":
                 result = analyse.titration(run)
                 if not result.returned:
                     found.notes.append(f"{run.uid[:8]} ({e}): the gases had not returned to baseline when "
                                        f"recording ended ({', '.join(result.still_up)}); amounts are lower bounds")
+                missing = [g for g, mol in result.mol.items() if math.isnan(mol)]
+                if missing:
+                    found.notes.append(f"{run.uid[:8]} ({e}): {', '.join(missing)} not measured (fewer than two "
+                                       f"gas samples recorded)" + ("; nothing subtracted for them" if result.blank
+                                                                   else ""))
                 if result.blank:
                     for gas, mol in result.mol.items():
-                        found.blank[gas] = mol
+                        if not math.isnan(mol):
+                            found.blank[gas] = mol
                 else:
                     titrations[e].append(result)
             elif plan == "eis":
@@ -82,6 +94,10 @@ def collect(stored_runs) -> Findings:
             elif plan == "dems":
                 d = analyse.dems(run)
                 found.dems_co2[e].append(d.co2_mol)
+                missing = [k + 1 for k, mol in enumerate(d.co2_mol) if math.isnan(mol)]
+                if missing:
+                    found.notes.append(f"{run.uid[:8]} ({e}): DEMS CO2 not measured in sweep(s) {missing} "
+                                       f"(fewer than two gas samples while the valve was open)")
                 t0 = d.time_s[0] if len(d.time_s) else 0.0
                 found.dems_traces[e] = ((d.time_s - t0) / 3600.0, d.co2_fraction,
                                         [((a - t0) / 3600.0, (b - t0) / 3600.0) for a, b in d.sealed])
@@ -101,11 +117,32 @@ def collect(stored_runs) -> Findings:
     return found
 
 
+def _measured(values) -> list[float]:
+    return [float(v) for v in values if not math.isnan(v)]
+
+
+def _mean(values) -> float:
+    """Mean of the measured values (NaN if none was)."""
+    return mean_std(_measured(values))[0]
+
+
 def _fmt(values, digits=1) -> str:
-    m, s = mean_std(values)
-    if math.isnan(m):
+    values = list(values)
+    measured = _measured(values)
+    if not values:
         return "—"
-    return f"{m:.{digits}f}" if math.isnan(s) else f"{m:.{digits}f} ± {s:.{digits}f}"
+    if not measured:
+        return NOT_MEASURED
+    m, s = mean_std(measured)
+    text = f"{m:.{digits}f}" if math.isnan(s) else f"{m:.{digits}f} ± {s:.{digits}f}"
+    if len(measured) < len(values):
+        text += f" ({len(values) - len(measured)} of {len(values)} {NOT_MEASURED})"
+    return text
+
+
+def _sweeps(amounts) -> str:
+    """nmol per sweep; after a sweep that was not measured, a running total is not known either."""
+    return ", ".join(NOT_MEASURED if math.isnan(x) else f"{x * 1e9:.1f}" for x in amounts)
 
 
 def table_rows(found: Findings) -> list[dict]:
@@ -131,9 +168,8 @@ def table_rows(found: Findings) -> list[dict]:
             "HD (nmol)": _fmt([g["HD"] * 1e9 for g in gases]),
             "CO2 (nmol)": _fmt([g["CO2"] * 1e9 for g in gases]),
             "R interfacial (Ω)": _fmt(found.r_interfacial.get(e, [])),
-            "DEMS CO2 per sweep (nmol)": "; ".join(", ".join(f"{x * 1e9:.1f}" for x in sweeps)
-                                                   for sweeps in found.dems_co2.get(e, [])) or "—",
-            "DEMS CO2 cumulative (nmol)": "; ".join(", ".join(f"{x * 1e9:.1f}" for x in np.cumsum(sweeps))
+            "DEMS CO2 per sweep (nmol)": "; ".join(_sweeps(sweeps) for sweeps in found.dems_co2.get(e, [])) or "—",
+            "DEMS CO2 cumulative (nmol)": "; ".join(_sweeps(np.cumsum(sweeps))
                                                     for sweeps in found.dems_co2.get(e, [])) or "—",
         }
         rows.append(row)
@@ -145,16 +181,18 @@ def verdicts(found: Findings) -> list[str]:
     out = []
     tol = paper.TOLERANCE_PP
     for e in [e for e in paper.ELECTROLYTES if e in found.ce_first]:
-        values = found.ce_first[e]
+        values = _measured(found.ce_first[e])
         if values:
             m = mean_std(values)[0]
             ok = abs(m - paper.CE_FIRST[e]) <= tol
             out.append(f"first-cycle CE {paper.ELECTROLYTES[e]}: {m:.1f} % vs paper {paper.CE_FIRST[e]:g} % "
                        f"({'within' if ok else 'OUTSIDE'} ±{tol:g} pp)")
     for e in [e for e in paper.ELECTROLYTES if e in found.inventory]:
-        invs = found.inventory[e]
-        if invs:
-            m = mean_std([i["sei"] for i in invs])[0]
+        sei = _measured(i["sei"] for i in found.inventory[e])
+        if not sei and found.inventory[e]:
+            out.append(f"Na lost to SEI {paper.ELECTROLYTES[e]}: {NOT_MEASURED} (titration gases missing)")
+        if sei:
+            m = mean_std(sei)[0]
             ok = abs(m - paper.SEI_FIRST[e]) <= tol
             out.append(f"Na lost to SEI {paper.ELECTROLYTES[e]}: {m:.1f} % vs paper {paper.SEI_FIRST[e]:g} % "
                        f"({'within' if ok else 'OUTSIDE'} ±{tol:g} pp)")
@@ -163,7 +201,9 @@ def verdicts(found: Findings) -> list[str]:
         ratio = mean_std(carb)[0] / mean_std(ether)[0]
         out.append(f"interfacial resistance EC:DMC / DME: {ratio:.1f}x vs paper ~{paper.EIS_RATIO_CARBONATE_TO_ETHER:g}x")
     c, d = found.dems_co2.get("ecdmc"), found.dems_co2.get("dme")
-    if c and d:
+    if c and d and (any(math.isnan(x) for x in c[0]) or any(math.isnan(x) for x in d[0])):
+        out.append(f"DEMS CO2 EC:DMC / DME over all sweeps: {NOT_MEASURED} (a sweep has no gas samples)")
+    elif c and d:
         cs, ds = sum(c[0]), sum(d[0])
         grows = all(b >= a for a, b in zip(c[0], c[0][1:]))
         out.append(f"DEMS CO2 EC:DMC / DME over all sweeps: {cs / ds if ds else float('inf'):.1f}x "
@@ -184,12 +224,12 @@ def build_report(stored_runs, out_dir: Path) -> Path:
     if found.spectra:
         made.append(("Nyquist plots (Fig. 1c)", figures.nyquist(found.spectra, out_dir / "fig1c_nyquist.png")))
     if found.inventory:
-        means = {e: {k: mean_std([i[k] for i in invs])[0] for k in ("reversible", "sei", "dead")}
+        means = {e: {k: _mean([i[k] for i in invs]) for k in ("reversible", "sei", "dead")}
                  for e, invs in found.inventory.items()}
         made.append(("Na distribution after one cycle (Fig. 1d)",
                      figures.na_distribution(means, out_dir / "fig1d_na_distribution.png")))
     if found.gases:
-        means = {e: {g: mean_std([a[g] for a in amounts])[0] for g in ("D2", "HD", "CO2")}
+        means = {e: {g: _mean([a[g] for a in amounts]) for g in ("D2", "HD", "CO2")}
                  for e, amounts in found.gases.items()}
         made.append(("D2, HD and CO2 by titration (Fig. 1e-g)",
                      figures.gas_amounts(means, out_dir / "fig1efg_gas_amounts.png")))

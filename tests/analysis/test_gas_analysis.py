@@ -54,3 +54,20 @@ def test_mean_std():
     assert mean_std([1.0, 2.0, 3.0]) == pytest.approx((2.0, 1.0))
     m, s = mean_std([4.0])
     assert m == 4.0 and math.isnan(s)
+
+
+@pytest.mark.parametrize("window", [(100.0, 100.5), (100.0, 101.0), (5000.0, 6000.0)])
+def test_window_with_fewer_than_two_samples_is_not_measured(window):
+    # a DEMS run stopped right after the valve opened: one sample (or none) in the window is not 0 mol
+    t = np.arange(0.0, 101.0, 1.0)
+    x = np.full_like(t, 1e-3)
+    vm = molar_volume_L(298.15, 1e5)
+    assert math.isnan(integrate_amount(t, x, 1.0, vm, window=window))
+    # two samples 1 s apart at 1 mL/min and x = 1e-3 carry 1e-3 / 60000 / Vm mol
+    assert integrate_amount(t, x, 1.0, vm, window=(99.0, 100.0)) == pytest.approx(1e-3 / 60_000 / vm)
+
+
+def test_blank_correction_keeps_not_measured_apart_from_zero():
+    assert math.isnan(blank_corrected(math.nan, 1e-9))
+    assert math.isnan(blank_corrected(math.nan, None))
+    assert math.isnan(blank_corrected(5e-9, math.nan))
