@@ -7,6 +7,7 @@ line on stderr and a non-zero exit code, never a traceback: 2 for bad input, 1 f
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import warnings
@@ -78,7 +79,10 @@ def _storage(profile_path: Path | None, data_dir: Path | None):
 
     if data_dir is None:
         data_dir = storage.data_dir(_profile(profile_path).lab.get("data_dir"))
-    return storage.Storage(Path(data_dir).expanduser())
+    try:
+        return storage.Storage(Path(data_dir).expanduser())
+    except OSError as exc:
+        raise fail(f"cannot use the data directory {data_dir}: {exc.strerror or exc}", 1) from None
 
 
 # -- running plans --------------------------------------------------------------------------------------------
@@ -94,7 +98,7 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
     """Run PLAN on the lab; parameters are checked before anything is connected."""
     from labctl.plans.params import ParameterError, check_call
 
-    from .params_cli import check_device_arguments, fill_device_defaults, parse_assignments, resolve_devices
+    from .params_cli import check_device_arguments, fill_device_defaults, parse_assignments
 
     plans = _plans()
     func = plans.get(plan)
@@ -116,14 +120,30 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
         text = str(exc)
         raise fail(text if text.startswith(f"{func.__name__}:") else f"{plan}: {text}") from None
 
-    session = _open_session(prof, data_dir, metadata, quiet)
+    with _termination_as_interrupt() as terminated:
+        session = terminated.session = _open_session(prof, data_dir, metadata, quiet)
+        code = _run_plan(session, plan, func, kwargs, data_dir, terminated)
+    if code:
+        raise typer.Exit(code)
+
+
+def _run_plan(session, plan, func, kwargs, data_dir, terminated) -> int:
+    """Run the plan and close the session; the exit code (0 only if both went well)."""
+    from labctl.plans.params import ParameterError
+
+    from .params_cli import resolve_devices
+
     code = 0
     try:
+        if terminated.signum is not None:
+            raise KeyboardInterrupt
         args = {k: resolve_devices(v, session.devices) for k, v in kwargs.items()}
         uids = session.run(func(**args))
         for uid in uids:
             typer.echo(f"run {uid}")
         typer.echo(f"data in {session.storage.data_dir if hasattr(session.storage, 'data_dir') else data_dir}")
+        if terminated.signum is not None:  # arrived after the plan's last step: it ended normally
+            code = 128 + terminated.signum
     except KeyboardInterrupt:
         typer.echo("interrupted; instruments left safe", err=True)
         code = 130
@@ -142,10 +162,69 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
         else:
             typer.echo(f"error: {plan} failed: {exc}", err=True)
             code = 1
+        if code == 130 and terminated.signum is not None:
+            code = 128 + terminated.signum
     finally:
-        _close(session)
-    if code:
-        raise typer.Exit(code)
+        terminated.closing = True
+        if not _close(session) and not code:
+            code = 1
+    return code
+
+
+class _Termination:
+    session = None
+    signum: int | None = None
+    closing = False
+
+
+class _termination_as_interrupt:
+    """SIGTERM/SIGHUP (SIGBREAK on Windows) end a run like Ctrl-C: the run is paused at once and then aborted,
+    so the plan's cleanup leaves the instruments safe and the stop document is written. Handlers are only
+    installed from the main thread, for the signals this platform has, and restored afterwards."""
+
+    NAMES = ("SIGTERM", "SIGHUP", "SIGBREAK")
+
+    def __enter__(self) -> _Termination:
+        import signal
+
+        self.state = _Termination()
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for name in self.NAMES:
+                signum = getattr(signal, name, None)
+                if signum is not None:
+                    try:
+                        self.previous[signum] = signal.signal(signum, self._handle)
+                    except (OSError, ValueError):
+                        pass
+        return self.state
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum, frame) -> None:
+        state = self.state
+        first = state.signum is None
+        state.signum = signum
+        if state.session is None:  # still bringing the lab up: the session's own cleanup handles this
+            if first:
+                raise KeyboardInterrupt
+            return
+        if state.closing or not first:
+            return
+        RE = state.session.RE
+        if RE.state == "running":  # the RunEngine's loop is on another thread; ask it from a third one
+            threading.Thread(target=_hard_pause, args=(RE,), daemon=True).start()
+
+
+def _hard_pause(RE) -> None:
+    try:
+        RE.request_pause(defer=False)
+    except Exception:  # already pausing, or the run just ended
+        pass
 
 
 def _open_session(prof, data_dir, metadata, quiet):
@@ -158,13 +237,16 @@ def _open_session(prof, data_dir, metadata, quiet):
         raise fail(str(exc), 1) from None
 
 
-def _close(session) -> None:
+def _close(session) -> bool:
+    """Close *session*; False (after one line on stderr) if something could not be made safe."""
     from .session import SessionError
 
     try:
         session.close()
     except SessionError as exc:
         typer.echo(f"error while shutting down: {exc}", err=True)
+        return False
+    return True
 
 
 @app.command("plans")
@@ -195,17 +277,24 @@ def demo(profile: ProfileOpt = None, data_dir: DataDirOpt = None,
     except Exception as exc:
         _close(session)
         raise fail(f"demo failed: {exc}", 1) from None
-    _close(session)
+    closed = _close(session)
     for uid in result["uids"]:
         typer.echo(f"run {uid}")
     typer.echo(f"data in {getattr(session.storage, 'data_dir', data_dir)}")
     typer.echo(f"report in {result['report'].parent} (open {result['report']})")
+    if not closed:
+        raise typer.Exit(1)
 
 
 @app.command()
 def ipython(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """IPython with the RunEngine ``RE``, the devices, the plans and ``bps`` loaded."""
+    import importlib.util
+
     from .ipython import start
+
+    if importlib.util.find_spec("IPython") is None:  # before any instrument is connected
+        raise fail("IPython is not installed (pip install ipython)", 1)
 
     session = _open_session(_profile(profile), data_dir, {}, False)
     try:
@@ -236,6 +325,7 @@ def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="run uid (a u
     """Metadata, streams, row counts and a few values of one run."""
     from .runs_view import describe_run
 
+    _check_run_key(run_id)
     store = _storage(profile, data_dir)
     try:
         stored = _find_run(store, run_id)
@@ -253,12 +343,18 @@ def export(run_id: Annotated[str, typer.Argument(metavar="RUN")],
     """Export one run as CSV or HDF5."""
     if csv == hdf5:
         raise fail("choose exactly one of --csv and --hdf5")
+    if out.exists() and not out.is_dir():
+        raise fail(f"--out {out} is a file; give a directory")
+    _check_run_key(run_id)
     store = _storage(profile, data_dir)
     try:
         stored = _find_run(store, run_id)
         uid = _uid_of(stored) or run_id
-        out.mkdir(parents=True, exist_ok=True)
-        written = store.export(uid, out, "csv" if csv else "hdf5")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            written = store.export(uid, out, "csv" if csv else "hdf5")
+        except OSError as exc:
+            raise fail(f"cannot write to {out}: {exc.strerror or exc}", 1) from None
         for path in written if isinstance(written, (list, tuple)) else [written]:
             typer.echo(f"wrote {path}")
     finally:
@@ -276,6 +372,8 @@ def report(run_ids: Annotated[Optional[list[str]], typer.Argument(metavar="RUN..
 
     if not run_ids and search is None:
         raise fail("name the runs to analyse, or --search TEXT to pick them")
+    for run_id in run_ids or []:
+        _check_run_key(run_id)
     store = _storage(profile, data_dir)
     try:
         stored = [_find_run(store, r) for r in run_ids or []]
@@ -287,6 +385,12 @@ def report(run_ids: Annotated[Optional[list[str]], typer.Argument(metavar="RUN..
     finally:
         store.close()
     typer.echo(f"report of {len(stored)} runs in {path.parent} (open {path})")
+
+
+def _check_run_key(run_id: str) -> None:
+    """Runs are named by scan_id or uid prefix; anything else (empty, wildcards) is refused up front."""
+    if not re.fullmatch(r"[0-9A-Fa-f][0-9A-Fa-f-]*", run_id):
+        raise fail(f"{run_id!r} is not a run: give its scan_id or (a unique prefix of) its uid")
 
 
 def _find_run(store, run_id: str):

@@ -7,6 +7,7 @@ typo is reported as one line naming the file, the key and the reason instead of 
 from __future__ import annotations
 
 import importlib.resources
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -76,29 +77,46 @@ def load_profile(path: str | Path | None = None) -> Profile:
     resource = default_profile_path() if path is None else Path(path).expanduser()
     source = str(resource)
     try:
-        text = resource.read_text(encoding="utf-8")
+        text = resource.read_text(encoding="utf-8-sig")  # Notepad starts UTF-8 files with a BOM
     except FileNotFoundError:
         raise ProfileError(source, None, "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(source, None, f"cannot read: {exc}") from None
-    return parse_profile(text, source)
+    base = Path(os.path.abspath(resource)).parent if path is not None else None
+    return parse_profile(text, source, base_dir=base)
 
 
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
 
 
-def parse_profile(text: str, source: str = "<profile>") -> Profile:
-    """Check the TOML *text* of a profile (*source* names it in messages)."""
+def parse_profile(text: str, source: str = "<profile>", *, base_dir: str | Path | None = None) -> Profile:
+    """Check the TOML *text* of a profile (*source* names it in messages).
+
+    ``lab.data_dir`` gets ``$VARS`` and ``~`` expanded and, if relative, is taken relative to *base_dir*
+    (the profile's folder), so a profile means the same place whichever folder labctl is started from.
+    """
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
+        hint = _WINDOWS_PATH_HINT if ("hex value" in msg or "escape" in msg) else ""
         m = _TOML_POS.search(msg)
         if m:
             raise ProfileError(f"{source}:{m.group(1)}", None,
-                               f"TOML syntax: {_TOML_POS.sub('', msg)} (column {m.group(2)})") from None
-        raise ProfileError(source, None, f"TOML syntax: {msg}") from None
-    return _Checker(source).profile(data)
+                               f"TOML syntax: {_TOML_POS.sub('', msg)} (column {m.group(2)}){hint}") from None
+        raise ProfileError(source, None, f"TOML syntax: {msg}{hint}") from None
+    profile = _Checker(source).profile(data)
+    data_dir = profile.lab.get("data_dir")
+    if data_dir:
+        where = Path(os.path.expanduser(os.path.expandvars(data_dir)))
+        if not where.is_absolute() and base_dir is not None:
+            where = Path(base_dir) / where
+        profile.lab["data_dir"] = str(where)
+    return profile
+
+
+_WINDOWS_PATH_HINT = ("; in double quotes a backslash starts an escape: write Windows paths in single quotes "
+                      "('C:\\lab\\data') or with forward slashes (\"C:/lab/data\")")
 
 
 # -- checking -----------------------------------------------------------------------------------------------

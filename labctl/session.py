@@ -64,6 +64,7 @@ class Session:
         devices: dict[str, Any] = {}
         storage = None
         try:
+            storage = _open_storage(profile, data_dir)  # a bad data directory is reported before any connection
             if profile.sim is not None:
                 from labctl.sim.lab import SimLab
 
@@ -77,7 +78,6 @@ class Session:
             clock = devices[order[0].name]
             if "operator" not in devices:
                 devices["operator"] = _operator(simlab, ctx.clock, profile)
-            storage = _open_storage(profile, data_dir)
             RE = run_engine(scan_id_source=_scan_id_source(storage))
             storage.subscribe(RE)
             RE.md.update(_run_metadata(profile, simlab, metadata or {}))
@@ -142,14 +142,22 @@ class Session:
 
     # -- closing --------------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Put every instrument in its safe state, drain storage, stop the simulated lab. Idempotent.
+        """Abort a paused run (so its cleanup runs and its stop is recorded), put every instrument in its
+        safe state, drain storage, stop the simulated lab. Idempotent.
 
         Raises :class:`SessionError` listing what failed, after trying everything.
         """
         if self._closed:
             return
         self._closed = True
-        problems = _shutdown(self.devices, self.storage, self.simlab)
+        problems = []
+        if self.RE.state != "idle":  # a paused run: aborting it runs the plan's cleanup and records its stop
+            try:
+                self.RE.abort("session closed")
+            except Exception as exc:
+                problems.append(f"aborting the paused run: {exc}")
+                log.error("aborting the paused run failed: %s", exc)
+        problems += _shutdown(self.devices, self.storage, self.simlab)
         if problems:
             raise SessionError("; ".join(problems))
 
@@ -230,7 +238,10 @@ def _open_storage(profile: Profile, data_dir):
         raise SessionError(f"run storage is not available ({exc})") from None
     directory = Path(data_dir).expanduser() if data_dir is not None else storage_mod.data_dir(
         profile.lab.get("data_dir"))
-    return storage_mod.Storage(directory)
+    try:
+        return storage_mod.Storage(directory)
+    except OSError as exc:
+        raise SessionError(f"cannot use the data directory {directory}: {exc.strerror or exc}") from None
 
 
 def _scan_id_source(storage):

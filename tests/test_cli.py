@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -325,3 +326,92 @@ def test_ipython_starts_with_the_lab_loaded_and_runs_a_plan(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "LOADED ['RE', 'bps', 'clock', 'galvanostatic_cycles', 'vmp3_1']" in out.stdout
     assert "RUNS 1" in out.stdout
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32",
+                    reason="sending SIGTERM to a child is POSIX")
+def test_sigterm_mid_run_aborts_the_run_and_exits_non_zero(tmp_path, bench):
+    data = tmp_path / "data"
+    env = dict(os.environ, LABCTL_DATA=str(data), PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen([sys.executable, "-m", "labctl.cli", "run", "readings", "-p", "num=100000",
+                             "-p", "period=0.05 s", "--profile", str(bench), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        events = 0
+        while events < 3:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no events were recorded"
+            files = list((data / "runs").glob("*/*/*/*.jsonl")) if (data / "runs").exists() else []
+            events = files[0].read_bytes().count(b'"name":"event"') if files else 0
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode not in (0, None) and "Traceback" not in err, err
+    assert "instruments left safe" in err
+    from labctl.storage import Storage
+
+    with Storage(data) as store:
+        (summary,) = store.runs(None)
+        assert store.run(summary.uid).stop["exit_status"] == "abort"
+
+
+def test_run_exits_non_zero_when_an_instrument_cannot_be_made_safe(runner, bench, monkeypatch):
+    from labctl import session as session_mod
+
+    def failing_shutdown(devices, storage, simlab):
+        storage.close()
+        return ["vmp3_1.safe(): cell did not turn off (timeout)"]
+
+    monkeypatch.setattr(session_mod, "_shutdown", failing_shutdown)
+    result = runner.invoke(app, ["run", "readings", "-p", "num=2", "-p", "period=0 s", "--profile", str(bench),
+                                 "-q"])
+    assert result.exit_code == 1
+    errors = result.stderr.strip().splitlines()
+    assert errors == ["error while shutting down: vmp3_1.safe(): cell did not turn off (timeout)"]
+
+
+@pytest.mark.parametrize("key", ["", "3*", "*", "ab?", "../x"])
+def test_run_names_that_are_no_uid_or_scan_id_are_one_line_errors(runner, bench, key):
+    for command in (["show", key], ["export", key, "--csv"]):
+        result = runner.invoke(app, [*command, "--profile", str(bench)])
+        assert result.exit_code == 2
+        assert result.stderr.strip().splitlines() == [
+            f"error: {key!r} is not a run: give its scan_id or (a unique prefix of) its uid"]
+
+
+def test_export_to_an_existing_file_is_a_one_line_error(runner, bench, tmp_path):
+    made = runner.invoke(app, ["run", "readings", "-p", "num=2", "-p", "period=0 s", "--profile", str(bench), "-q"])
+    uid = next(line.split()[1] for line in made.stdout.splitlines() if line.startswith("run "))
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    result = runner.invoke(app, ["export", uid, "--csv", "--out", str(target), "--profile", str(bench)])
+    assert result.exit_code == 2 and "is a file" in result.stderr and "Traceback" not in result.output
+    assert target.read_text() == "mine"
+
+
+def test_an_unusable_data_directory_is_a_one_line_error(runner, bench, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("LABCTL_DATA", str(blocker / "data"))
+    for command in (["runs"], ["run", "readings", "-p", "num=1", "-q"]):
+        result = runner.invoke(app, [*command, "--profile", str(bench)])
+        assert result.exit_code == 1, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: cannot use the data directory"), result.stderr
+
+
+def test_ipython_without_ipython_installed_connects_nothing(runner, bench, built, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "IPython" else real(name, *a))
+    profile = bench.parent / "valve.toml"
+    profile.write_text(WITH_VALVE)
+    result = runner.invoke(app, ["ipython", "--profile", str(profile)])
+    assert result.exit_code == 1 and result.stderr.strip() == "error: IPython is not installed (pip install ipython)"
+    assert built == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from labctl.drivers import DRIVERS, KINDS
@@ -161,3 +163,31 @@ def test_sdk_transports_are_accepted(tmp_path, driver, transport):
 def test_gamry_section_is_not_a_biologic_address(tmp_path):
     text = BASE.replace('transport = "sim://vmp3"', 'transport = "REF600-12345"')
     assert "not an address for biologic.vmp3" in str(error_for(tmp_path, text))
+
+
+def test_a_profile_saved_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + b'[lab]\nname = "notepad"\n[instruments]\n')
+    assert load_profile(path).name == "notepad"
+
+
+def test_a_backslash_path_in_double_quotes_gets_a_hint(tmp_path):
+    path = tmp_path / "win.toml"
+    path.write_text('[lab]\nname = "x"\ndata_dir = "C:\\Users\\lab\\data"\n')
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    message = str(info.value)
+    assert "\n" not in message and f"{path}:3" in message
+    assert "single quotes" in message and "forward slashes" in message
+
+
+def test_a_relative_data_dir_is_relative_to_the_profile_not_the_working_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    path = folder / "lab.toml"
+    path.write_text('[lab]\nname = "x"\ndata_dir = "data/$LAB_SUFFIX"\n[instruments]\n')
+    monkeypatch.setenv("LAB_SUFFIX", "runs-2024")
+    monkeypatch.chdir(tmp_path)
+    assert Path(load_profile(path).lab["data_dir"]) == folder / "data" / "runs-2024"
+    path.write_text('[lab]\nname = "x"\ndata_dir = "~/labdata"\n[instruments]\n')
+    assert Path(load_profile(path).lab["data_dir"]) == Path("~/labdata").expanduser()

@@ -203,3 +203,37 @@ def test_ipython_namespace_has_re_devices_plans_and_bps(tmp_path):
         ns = namespace(session)
         assert ns["RE"] is session.RE and ns["clock"] is session.clock and ns["operator"] is session.operator
         assert callable(ns["readings"]) and callable(ns["bps"].mv) and ns["session"] is session
+
+
+def test_closing_with_a_paused_run_aborts_it_so_its_cleanup_runs_and_its_stop_is_recorded(tmp_path,
+                                                                                         fake_factories):
+    import bluesky.plan_stubs as bps
+    import bluesky.preprocessors as bpp
+    from bluesky.utils import RunEngineInterrupted
+
+    from labctl.storage import Storage
+
+    session = Session.from_profile(parse_profile(WITH_VALVE, "lab.toml"), data_dir=tmp_path)
+    cleaned = []
+
+    def plan():
+        yield from bps.mv(session.valve.port, "B")
+        yield from bps.checkpoint()
+        yield from bps.pause()
+        yield from bps.null()
+
+    def cleanup():
+        cleaned.append(True)
+        yield from bps.null()
+
+    with pytest.raises(RunEngineInterrupted):
+        session.run(bpp.finalize_wrapper(bpp.run_wrapper(plan()), cleanup()), keep_paused=True)
+    assert session.RE.state == "paused"
+    session.close()
+    assert cleaned and session.valve.port.get() == "A"
+    store = Storage(tmp_path)
+    try:
+        (summary,) = store.runs(None)
+        assert store.run(summary.uid).stop["exit_status"] == "abort"
+    finally:
+        store.close()

@@ -72,6 +72,7 @@ class CatalogFeeder:
         self._spilling: set[str] = set()
         self._failed_runs: set[str] = set()
         self._sink = None
+        self._closed = False
         self._worker = threading.Thread(
             target=self._run, args=(open_catalog,), name="labctl-catalog", daemon=True
         )
@@ -116,18 +117,31 @@ class CatalogFeeder:
             item = self._queue.get()
             if item is _CLOSE:
                 return
-            if isinstance(item, _CatchUp):
-                self._catch_up(item)
-                continue
-            if isinstance(item, _Sync):
-                item.done.set()
-                continue
-            name, doc, rows = item
+            try:  # one bad document or unreadable file must not stop the indexing of everything after it
+                self._handle(item)
+            except Exception:
+                logger.exception("the catalog worker could not process %s; the run files are unaffected",
+                                 type(item).__name__)
+
+    def _handle(self, item) -> None:
+        if isinstance(item, _CatchUp):
             try:
-                self._index(name, doc)
-            finally:
+                self._catch_up(item)
+            except Exception:
+                self._failed_runs.add(item.uid)  # `labctl catalog rebuild` indexes it from its file
                 with self._state:
-                    self._backlog -= rows
+                    self._spilling.discard(item.uid)
+                raise
+            return
+        if isinstance(item, _Sync):
+            item.done.set()
+            return
+        name, doc, rows = item
+        try:
+            self._index(name, doc)
+        finally:
+            with self._state:
+                self._backlog -= rows
 
     def _index(self, name: str, doc: dict) -> None:
         if self._sink is None:
@@ -144,7 +158,10 @@ class CatalogFeeder:
                 self._failed_runs.add(uid)
             return
         if name == "stop" and self.on_indexed is not None and uid not in self._failed_runs:
-            self.on_indexed(doc["run_start"])
+            try:
+                self.on_indexed(doc["run_start"])
+            except Exception:
+                logger.exception("after indexing run %s", doc["run_start"])
 
     def _catch_up(self, job: _CatchUp) -> None:
         offset = job.offset
@@ -161,15 +178,17 @@ class CatalogFeeder:
                     return
 
     def sync(self, timeout: float | None = None) -> bool:
-        """Wait until everything queued so far has been written; False on timeout."""
+        """Wait until everything queued so far has been written; False on timeout or if the worker has
+        stopped (closed, or died), since then nothing queued will be written."""
         if not self._worker.is_alive():
-            return True
+            return self._queue.empty() and self.error is None and self._closed
         job = _Sync(threading.Event())
         self._queue.put(job)
         return job.done.wait(timeout)
 
     def close(self) -> None:
         """Wait until every queued document is in the catalog, then stop the worker."""
+        self._closed = True
         self._queue.put(_CLOSE)
         self._worker.join()
         if self.catalog is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import threading
@@ -80,7 +81,12 @@ class Storage:
         self.close()
 
     def _forget_marker(self, uid: str) -> None:
-        (self._recorder.open_dir / uid).unlink(missing_ok=True)
+        """Drop a run's "catalog may be behind" marker. A marker that cannot be removed yet (on Windows a
+        scanner may hold it open) only makes listings read that run from its file: harmless."""
+        try:
+            (self._recorder.open_dir / uid).unlink(missing_ok=True)
+        except OSError as exc:
+            logger.warning("could not remove the catalog marker of run %s: %s", uid, exc)
 
     @property
     def stats(self) -> dict[str, int]:
@@ -148,11 +154,11 @@ class Storage:
             found = self.runs({"scan_id": int(key)}, limit=1)
             if found:
                 return StoredRun(found[0].path)
-            if isinstance(key, int) or not list(self.runs_dir.glob(f"*/*/*/{key}*.jsonl")):
+            if isinstance(key, int) or not list(self.runs_dir.glob(f"*/*/*/{glob.escape(key)}*.jsonl")):
                 raise KeyError(f"no run with scan_id {key}")
         if not isinstance(key, str) or len(key) < 1:
             raise TypeError(f"a run is named by a uid, a uid prefix or a scan_id, not {key!r}")
-        matches = sorted(self.runs_dir.glob(f"*/*/*/{key}*.jsonl"))
+        matches = sorted(self.runs_dir.glob(f"*/*/*/{glob.escape(key)}*.jsonl"))
         if not matches:
             raise KeyError(f"no run whose uid starts with {key!r}")
         if len(matches) > 1:

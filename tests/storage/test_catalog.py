@@ -176,3 +176,26 @@ def test_catalog_unavailable_falls_back_to_files(tmp_path, RE, cell, cell_plan):
             store.catalog
     finally:
         store.close()
+
+
+def test_a_marker_that_cannot_be_removed_does_not_stop_the_catalog(tmp_path, emit_paged_run):
+    """On Windows a virus scanner can hold a marker open; the catalog goes on indexing later runs."""
+    from event_model import compose_run
+
+    store = Storage(tmp_path / "data")
+    try:
+        run = compose_run(metadata={"plan_name": "first"})
+        store("start", run.start_doc)
+        marker = tmp_path / "data" / "runs" / ".open" / run.start_doc["uid"]
+        marker.unlink()
+        marker.mkdir()  # unlinking it now fails with an OSError, as a locked file does
+        (marker / "held").write_text("x")
+        store("stop", run.compose_stop())
+        assert store.sync(timeout=30)
+        second = emit_paged_run(store, rows=10, page=10, md={"purpose": "after"})
+        assert store.sync(timeout=30)
+        assert store.catalog.metadata(second)["stop"]["exit_status"] == "success"
+        uids = {s.uid for s in store.runs(None)}
+        assert {run.start_doc["uid"], second} <= uids
+    finally:
+        store.close()
