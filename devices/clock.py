@@ -7,6 +7,7 @@ Drivers, devices and plans only see this protocol, so they never know which one 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Callable, Protocol, runtime_checkable
@@ -17,8 +18,15 @@ from ophyd.status import Status
 
 from .signals import DriverSignal
 
+log = logging.getLogger(__name__)
+
 
 class Timer(Protocol):
+    """A periodic call. A callback that raises does not end it: the error is logged and counted in
+    ``failures``, and the next call comes on time (whoever needs to act on failures keeps its own record)."""
+
+    failures: int
+
     def cancel(self) -> None: ...
 
 
@@ -33,7 +41,10 @@ class Clock(Protocol):
         """Return once lab time has advanced by *seconds* (a simulated clock may advance it itself)."""
 
     def call_every(self, period: float, callback: Callable[[float], None]) -> Timer:
-        """Call ``callback(now)`` every *period* lab seconds until the returned timer is cancelled."""
+        """Call ``callback(now)`` every *period* lab seconds until the returned timer is cancelled.
+
+        An exception from *callback* is logged and counted (``timer.failures``); the timer keeps running.
+        """
 
 
 class WallClock:
@@ -55,6 +66,7 @@ class _ThreadTimer:
         if period <= 0:
             raise ValueError(f"timer period must be positive, got {period}")
         self._stop = threading.Event()
+        self.failures = 0
         self._thread = threading.Thread(target=self._run, args=(clock, period, callback), daemon=True,
                                         name="labctl-timer")
         self._thread.start()
@@ -62,7 +74,11 @@ class _ThreadTimer:
     def _run(self, clock, period, callback):
         deadline = clock.now() + period
         while not self._stop.wait(max(0.0, deadline - clock.now())):
-            callback(clock.now())
+            try:
+                callback(clock.now())
+            except Exception:  # one failed call (an instrument timeout, say) must not end the timer
+                self.failures += 1
+                log.exception("periodic call %r failed (%d so far); the timer goes on", callback, self.failures)
             deadline += period
 
     def cancel(self) -> None:

@@ -8,6 +8,7 @@ who confirmed and when (lab time).
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Callable
@@ -27,20 +28,126 @@ class Checkpoint:
     params: dict = field(default_factory=dict)
 
 
-#: A confirmer blocks until the checkpoint is done and returns who did it.
+#: A confirmer blocks until the checkpoint is done and returns who did it. It may also have
+#: ``cancel(checkpoint)``: withdraw the question (the call then raises), e.g. when the run asking was aborted.
 Confirmer = Callable[[Checkpoint], str]
 
 
-def console_confirmer(checkpoint: Checkpoint) -> str:
-    """Ask at the terminal; the operator confirms by typing their name or initials."""
-    print(f"\n*** Operator checkpoint: {checkpoint.prompt}")
-    while True:
-        who = input("    Type your name or initials when done: ").strip()
-        if who:
-            return who
+class CheckpointCancelled(RuntimeError):
+    """The run that asked for a checkpoint was stopped before anybody confirmed it."""
+
+
+class _Question:
+    def __init__(self, checkpoint: Checkpoint):
+        self.checkpoint = checkpoint
+        self.answered = threading.Event()
+        self.answer: str | None = None
+        self.error: BaseException | None = None
+
+
+class ConsoleConfirmer:
+    """Ask at the terminal; the operator confirms by typing their name or initials.
+
+    One reader owns the console and hands each line to the checkpoint asked *now*: a prompt left behind by
+    an aborted run cannot swallow the answer meant for the next one. The reader reads only while a question
+    is open (a line typed when none is, after a withdrawn prompt, is ignored and said to be).
+    ``readline``/``write`` default to the process's stdin/stdout.
+    """
+
+    def __init__(self, readline: Callable[[], str] | None = None, write: Callable[[str], object] | None = None):
+        self._readline = readline
+        self._write = write
+        self._lock = threading.Lock()
+        self._asked: _Question | None = None
+        self._reading = False
+
+    def __call__(self, checkpoint: Checkpoint) -> str:
+        question = _Question(checkpoint)
+        with self._lock:
+            if self._asked is not None:  # a newer question replaces one nobody answered
+                self._withdraw(self._asked)
+            self._asked = question
+            start, self._reading = not self._reading, True
+        self._say(f"\n*** Operator checkpoint: {checkpoint.prompt}\n    Type your name or initials when done: ")
+        if start:
+            threading.Thread(target=self._read, daemon=True, name="operator-console").start()
+        question.answered.wait()
+        if question.error is not None:
+            raise question.error
+        return question.answer
+
+    def cancel(self, checkpoint: Checkpoint) -> None:
+        """Withdraw the open question for *checkpoint*, if that is the one open."""
+        with self._lock:
+            if self._asked is not None and self._asked.checkpoint == checkpoint:
+                self._withdraw(self._asked)
+                self._asked = None
+
+    @staticmethod
+    def _withdraw(question: _Question) -> None:
+        question.error = CheckpointCancelled(f"checkpoint {question.checkpoint.action!r} withdrawn")
+        question.answered.set()
+
+    def _say(self, text: str) -> None:
+        if self._write is not None:
+            self._write(text)
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    def _read(self) -> None:
+        readline = self._readline or sys.stdin.readline
+        while True:
+            try:
+                line = readline()
+                failure = None if line else EOFError("the console closed before the checkpoint was confirmed")
+            except Exception as exc:
+                line, failure = "", exc
+            who, note = line.strip(), None
+            with self._lock:
+                question = self._asked
+                if failure is not None:
+                    if question is not None:
+                        question.error = failure
+                        question.answered.set()
+                    self._asked, self._reading = None, False
+                    return
+                if question is None:
+                    note = f"    (no operator checkpoint is waiting; {who!r} ignored)\n" if who else None
+                elif not who:
+                    note = "    Type your name or initials when done: "
+                else:
+                    question.answer = who
+                    question.answered.set()
+                    self._asked = question = None
+                if question is None:
+                    self._reading = False
+            if note:
+                self._say(note)
+            if question is None:
+                return
+
+
+#: The console of the process (one reader for the whole process, however many operators ask through it).
+console_confirmer = ConsoleConfirmer()
+
+
+class _Ask:
+    """One checkpoint being asked: the shared status every set() for it relays."""
+
+    def __init__(self, checkpoint: Checkpoint, status: Status):
+        self.checkpoint, self.status = checkpoint, status
+        self.cancelled = False   # a late answer is ignored
+        self.orphaned = False    # stopped while not paused: unless a pause follows, the run is over
 
 
 class Operator(Device):
+    """The operator: ``set(Checkpoint)`` finishes when the checkpoint is confirmed.
+
+    A run paused at a checkpoint keeps the question open (resuming joins it). A run stopped or aborted there
+    withdraws it: its status fails with :class:`CheckpointCancelled` and a late answer is not recorded.
+    """
+
     action = Cpt(Signal, value="", kind="hinted")
     confirmed_by = Cpt(Signal, value="", kind="normal")
     confirmed_at = Cpt(Signal, value=0.0, units="s", kind="normal")
@@ -50,7 +157,8 @@ class Operator(Device):
         self.confirmer = confirmer
         self.clock = clock or WallClock()
         self._lock = threading.Lock()
-        self._pending: tuple[Checkpoint, Status] | None = None
+        self._pending: _Ask | None = None
+        self._paused = False
         super().__init__(name=name, **kwargs)
 
     def set(self, checkpoint: Checkpoint) -> Status:
@@ -62,30 +170,82 @@ class Operator(Device):
         """
         if not isinstance(checkpoint, Checkpoint):
             raise TypeError(f"{self.name}: expected a Checkpoint, got {checkpoint!r}")
+        stale = None
         with self._lock:
-            pending = self._pending
-            if pending is not None and pending[0] == checkpoint and not pending[1].done:
-                first = pending[1]
-            else:
-                first = Status(obj=self)
-                self._pending = (checkpoint, first)
-                threading.Thread(target=self._confirm, args=(checkpoint, first), daemon=True,
+            ask = self._pending
+            if ask is None or ask.status.done or ask.cancelled or ask.orphaned or ask.checkpoint != checkpoint:
+                if ask is not None and not ask.status.done:
+                    stale = self._cancel(ask, "another checkpoint was asked")
+                ask = self._pending = _Ask(checkpoint, Status(obj=self))
+                threading.Thread(target=self._confirm, args=(ask,), daemon=True,
                                  name=f"{self.name}-checkpoint").start()
+        if stale is not None:
+            self._withdraw(stale)
         status = Status(obj=self)
 
         def relay(done):
             exc = done.exception()
             status.set_exception(exc) if exc is not None else status.set_finished()
 
-        first.add_callback(relay)
+        ask.status.add_callback(relay)
         return status
 
-    def _confirm(self, checkpoint: Checkpoint, status: Status) -> None:
+    def _confirm(self, ask: _Ask) -> None:
         try:
-            who = self.confirmer(checkpoint)
-            self.action.put(checkpoint.action)
+            who = self.confirmer(ask.checkpoint)
+        except Exception as exc:
+            with self._lock:
+                if not ask.cancelled and not ask.status.done:
+                    ask.status.set_exception(exc)
+            return
+        with self._lock:
+            if ask.cancelled or ask.status.done:
+                return  # a late answer to a withdrawn checkpoint records nothing
+            if ask.orphaned:  # the run that asked has ended
+                self._cancel(ask, "the run was stopped before anybody confirmed it")
+                return
+            self.action.put(ask.checkpoint.action)
             self.confirmed_by.put(str(who))
             self.confirmed_at.put(self.clock.now())
-            status.set_finished()
-        except Exception as exc:
-            status.set_exception(exc)
+            ask.status.set_finished()
+
+    def _cancel(self, ask: _Ask, why: str) -> _Ask:
+        """Mark *ask* withdrawn and fail its status (call with the lock held)."""
+        ask.cancelled = True
+        if not ask.status.done:
+            ask.status.set_exception(CheckpointCancelled(f"{self.name}: checkpoint {ask.checkpoint.action!r} "
+                                                         f"cancelled: {why}"))
+        return ask
+
+    def _withdraw(self, ask: _Ask) -> None:
+        cancel = getattr(self.confirmer, "cancel", None)
+        if cancel is not None:
+            cancel(ask.checkpoint)
+
+    # -- run-engine hooks ---------------------------------------------------------------------------
+    def stop(self, *, success: bool = False) -> None:
+        """The run is stopping (or pausing: the engine stops devices first, then pauses them).
+
+        Stopped while paused (an abort after Ctrl-C): the open checkpoint is withdrawn now. Stopped while
+        running: unless a pause follows, the answer belongs to no run and will not be recorded.
+        """
+        with self._lock:
+            ask, paused, self._paused = self._pending, self._paused, False
+            if ask is None or ask.status.done or ask.cancelled:
+                return
+            if not paused:
+                ask.orphaned = True
+                return
+            self._cancel(ask, "the run was stopped before anybody confirmed it")
+        self._withdraw(ask)
+
+    def pause(self) -> None:
+        """Paused at a checkpoint: its question stays open, so that resuming can join it."""
+        with self._lock:
+            self._paused = True
+            if self._pending is not None:
+                self._pending.orphaned = False
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False

@@ -16,21 +16,34 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 import time
 from typing import Callable
 
 EPOCH_DEFAULT = None  # start at the wall time of creation
 
+log = logging.getLogger(__name__)
+
 
 class SimTimer:
     def __init__(self, clock: "SimClock", period: float, callback: Callable[[float], None]):
         self.clock, self.period, self.callback = clock, period, callback
         self.cancelled = False
+        self.failures = 0
         self._thread: threading.Thread | None = None
 
     def cancel(self) -> None:
         self.cancelled = True
+
+    def fire(self, now: float) -> None:
+        """Call back as the wall clock's timer does: a failing call is logged and counted, never raised into
+        whichever thread happens to be advancing time, and the timer goes on."""
+        try:
+            self.callback(now)
+        except Exception:
+            self.failures += 1
+            log.exception("periodic call %r failed (%d so far); the timer goes on", self.callback, self.failures)
 
 
 class SimClock:
@@ -69,7 +82,7 @@ class SimClock:
                     continue
                 self._now = max(self._now, due)
                 heapq.heappush(self._timers, (due + timer.period, next(self._seq), timer))
-                timer.callback(self._now)
+                timer.fire(self._now)
             self._now = max(self._now, target)
 
     advance = sleep  # reads better in tests and simulators: ``lab.clock.advance(3600)``
@@ -93,5 +106,5 @@ class SimClock:
             time.sleep(max(0.0, (due - self.now()) / self.acceleration))
             if timer.cancelled:
                 break
-            timer.callback(self.now())
+            timer.fire(self.now())
             due += timer.period

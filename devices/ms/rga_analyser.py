@@ -54,6 +54,7 @@ class RgaAnalyser:
         if noise_floor is not None:
             rga.set_noise_floor(noise_floor)
         self._gain = 1.0
+        self._hv_on = False
         self._sp = None
         self.watch(gases)
         if multiplier_V:
@@ -112,7 +113,18 @@ class RgaAnalyser:
             self.multiplier_on(self._multiplier_V)
 
     def filament_off(self) -> None:
-        self.rga.filament_off()
+        """Emission off, and the CDEM high voltage with it if the multiplier is in use (``HV0``, then ``FL0``);
+        the filament is switched off even if the multiplier refuses."""
+        try:
+            if self.multiplier_in_use:
+                self.multiplier_off()
+        finally:
+            self.rga.filament_off()
+
+    @property
+    def multiplier_in_use(self) -> bool:
+        """The CDEM is configured (``multiplier_V``) or was switched on here: off means its high voltage off too."""
+        return bool(self._multiplier_V) or self._hv_on
 
     def _calibrate(self) -> None:
         """Sensitivities for the watched gases without a stored one (Faraday cup, present emission)."""
@@ -132,6 +144,7 @@ class RgaAnalyser:
         _check_limit(self.limits, "multiplier_V", volts, "multiplier voltage", "V", self.name)
         stored_V, stored_gain = self.rga.stored_multiplier()
         if round(volts) == stored_V:
+            self._hv_on = True
             self.rga.multiplier_on()
             gain = stored_gain
         else:
@@ -152,13 +165,16 @@ class RgaAnalyser:
             mz = max(faraday, key=faraday.get)
             if faraday[mz] <= 0:
                 raise ValueError(f"{self.name}: no ion current to calibrate the multiplier on (filament off?)")
+            self._hv_on = True
             self.rga.multiplier_on(int(round(volts)))
             amplified = self.rga.ion_currents([mz])[mz]
         return amplified / faraday[mz]
 
     def multiplier_off(self) -> None:
         self.rga.multiplier_off()
-        self._gain = 1.0
+        with self._lock:
+            self._gain = 1.0
+        self._hv_on = False
 
     def close(self) -> None:
         self.rga.close()
