@@ -54,6 +54,18 @@ def _initialize(db: Path) -> None:
     os.replace(tmp, db)
 
 
+def remove_catalog(directory: Path) -> None:
+    """Delete the catalog in *directory* (database and tables); the run files are untouched."""
+    import shutil
+
+    directory = Path(directory)
+    for tmp in directory.glob(CATALOG_FILE + ".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    (directory / CATALOG_FILE).unlink(missing_ok=True)
+    if (directory / STORAGE_DIR).exists():
+        shutil.rmtree(directory / STORAGE_DIR)
+
+
 class TiledCatalog:
     """An embedded Tiled catalog of Bluesky runs: ``catalog.db`` and ``catalog-storage/`` in *directory*."""
 

@@ -109,7 +109,10 @@ class CatalogFeeder:
             self.catalog = open_catalog()
             self._sink = self.catalog.writer()
         except BaseException as exc:  # the files stay complete; only search is lost
-            logger.exception("the run catalog could not be opened; runs are still recorded to files")
+            logger.warning("the run catalog could not be opened (%s: %s); runs are still recorded to files "
+                           "and listed from them; `labctl catalog rebuild` makes a new catalog",
+                           type(exc).__name__, (str(exc).splitlines() or [""])[0])
+            logger.debug("opening the run catalog", exc_info=True)
             self.error = exc
         finally:
             self.ready.set()

@@ -9,7 +9,7 @@ import threading
 import uuid as _uuid
 from pathlib import Path
 
-from .catalog import TiledCatalog
+from .catalog import TiledCatalog, remove_catalog
 from .export import export as _export
 from .feeder import CatalogFeeder
 from .jsonl import decode, read_documents
@@ -36,12 +36,9 @@ class Storage:
         self.runs_dir = self.data_dir / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self._recorder = JsonlRecorder(self.runs_dir, flush_period=flush_period)
-        self._feeder = CatalogFeeder(
-            self._recorder,
-            lambda: catalog_factory(self.data_dir),
-            max_backlog_rows=max_backlog_rows,
-            on_indexed=self._forget_marker,
-        )
+        self._catalog_factory = catalog_factory
+        self._max_backlog_rows = max_backlog_rows
+        self._feeder = self._new_feeder()
         self._subscriptions: list[tuple[object, int]] = []
         self._closed = False
 
@@ -49,7 +46,7 @@ class Storage:
 
     def subscribe(self, RE) -> int:
         """Record and index every document *RE* emits from now on; returns the RunEngine token."""
-        token = RE.subscribe(self._feeder)
+        token = RE.subscribe(self)  # through this store, which may swap its feeder in a rebuild
         self._subscriptions.append((RE, token))
         return token
 
@@ -79,6 +76,10 @@ class Storage:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _new_feeder(self) -> CatalogFeeder:
+        return CatalogFeeder(self._recorder, lambda: self._catalog_factory(self.data_dir),
+                             max_backlog_rows=self._max_backlog_rows, on_indexed=self._forget_marker)
 
     def _forget_marker(self, uid: str) -> None:
         """Drop a run's "catalog may be behind" marker. A marker that cannot be removed yet (on Windows a
@@ -175,19 +176,28 @@ class Storage:
     # -- rebuilding ----------------------------------------------------------------------------------
 
     def rebuild_catalog(self) -> int:
-        """Empty the catalog and re-index every JSON-lines file; returns the number of runs indexed.
+        """Build the catalog afresh from the JSON-lines files; returns the number of runs indexed.
 
-        Runs without a stop document are indexed with ``exit_status`` "incomplete". Not while this store
-        is recording a run.
+        The catalog is derived data, so it is deleted and rebuilt; that also recovers one that is corrupt or
+        was written under another path (a data directory copied elsewhere). Every run is first marked as
+        perhaps missing from the catalog and unmarked once indexed, so an interrupted rebuild leaves every
+        run listed (from its file). Runs without a stop document are indexed with ``exit_status``
+        "incomplete". Not while this store is recording a run.
         """
         if self._recorder.has_open_runs():
             raise RuntimeError("cannot rebuild the catalog while a run is being recorded")
-        self.sync()
+        files = sorted(self.runs_dir.glob(RUN_FILES))
+        for path in files:
+            marker = self._recorder.open_dir / path.stem
+            if not marker.exists():
+                marker.write_text(path.relative_to(self.runs_dir).as_posix(), encoding="utf-8")
+        self._feeder.close()
+        remove_catalog(self.data_dir)
+        self._feeder = self._new_feeder()
         catalog = self.catalog
         count = 0
         with self._feeder.lock:
-            catalog.delete()
-            for path in sorted(self.runs_dir.glob(RUN_FILES)):
+            for path in files:
                 try:
                     uid = index_file(path, catalog.writer())
                 except Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 
@@ -72,6 +73,64 @@ def test_rebuilt_catalog_equals_the_original(store, RE, cell, cell_plan, emit_pa
         for stream in before[uid][2]:
             pd.testing.assert_frame_equal(before[uid][2][stream], after[uid][2][stream])
     assert store.runs() == listing
+
+
+def test_rebuild_recovers_a_corrupt_catalog(tmp_path, RE, cell, cell_plan, emit_paged_run):
+    with Storage(tmp_path / "data") as store:
+        a, b, c = _record_three(store, RE, cell, cell_plan, emit_paged_run)
+    (tmp_path / "data" / "catalog.db").write_bytes(b"not a database")
+    with Storage(tmp_path / "data") as store:
+        assert {s.uid for s in store.runs()} == {a, b, c}  # listed from the files meanwhile
+        assert store.rebuild_catalog() == 3
+        assert [s.uid for s in store.runs({"electrolyte": "dme"})] == [a]
+        assert len(store.catalog.read_table(c, "technique")) == 1500
+
+
+def test_rebuild_recovers_a_catalog_of_a_copied_data_directory(tmp_path, RE, cell, cell_plan, emit_paged_run):
+    with Storage(tmp_path / "lab-pc") as store:
+        a, b, c = _record_three(store, RE, cell, cell_plan, emit_paged_run)
+    shutil.copytree(tmp_path / "lab-pc", tmp_path / "laptop")
+    shutil.rmtree(tmp_path / "lab-pc")  # the catalog's tables were written under the old path
+    with Storage(tmp_path / "laptop") as store:
+        assert store.rebuild_catalog() == 3
+        assert len(store.catalog.read_table(c, "technique")) == 1500
+        assert len(store.run(a).table("primary")) == 3
+
+
+def test_an_interrupted_rebuild_hides_no_run(tmp_path, RE, cell, cell_plan, emit_paged_run, monkeypatch):
+    with Storage(tmp_path / "data") as store:
+        a, b, c = _record_three(store, RE, cell, cell_plan, emit_paged_run)
+    import labctl.storage.store as store_mod
+
+    indexed = []
+    real = store_mod.index_file
+
+    def interrupted_after_one(path, sink):
+        if indexed:
+            raise KeyboardInterrupt
+        indexed.append(path)
+        return real(path, sink)
+
+    monkeypatch.setattr(store_mod, "index_file", interrupted_after_one)
+    with Storage(tmp_path / "data") as store:
+        with pytest.raises(KeyboardInterrupt):
+            store.rebuild_catalog()
+    monkeypatch.undo()
+    with Storage(tmp_path / "data") as store:
+        assert {s.uid for s in store.runs()} == {a, b, c}
+        assert store.run(a).stop["exit_status"] == "success"
+        assert store.rebuild_catalog() == 3
+        assert {s.uid for s in store.runs()} == {a, b, c}
+
+
+def test_a_subscribed_store_keeps_recording_after_a_rebuild(store, RE, cell, cell_plan):
+    store.subscribe(RE)
+    RE(cell_plan(cell, n=2))
+    assert store.rebuild_catalog() == 1
+    (uid,) = RE(cell_plan(cell, n=4, md={"electrolyte": "dme"}))
+    store.sync()
+    assert [s.uid for s in store.runs({"electrolyte": "dme"})] == [uid]
+    assert len(store.catalog.read_table(uid, "primary")) == 4
 
 
 def test_catalog_stream_matches_the_file(store, emit_paged_run):
