@@ -12,6 +12,7 @@ handle onto that shared :class:`Line`, which opens with its first handle and clo
 from __future__ import annotations
 
 import collections
+import gc
 import re
 import select
 import threading
@@ -73,6 +74,10 @@ class Line:
     def acquire(cls, url: str, name: str, timeout: float, settings: dict) -> "Line":
         """The open line for *url*, opening it if no handle holds it; raise if the settings disagree."""
         key = _key(url)
+        with _locks_guard:
+            joining = key in _lines
+        if joining:  # a driver dropped without close() may hold it, kept alive only by a reference cycle
+            gc.collect()
         _release_dropped()
         lock = port_lock(url)
         with lock:

@@ -16,11 +16,11 @@ import bluesky.preprocessors as bpp
 from bluesky.protocols import Flyable, Movable
 
 from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS
-from labctl.devices.units import quantity
+from labctl.devices.units import UnitError, quantity
 
 from .params import Count, ParameterError, QuantityLike, Unit, check_call
-from .stubs.electrochem import (CycleLog, check_window, cycle_block, cycle_techniques, run_technique,
-                                validate_all)
+from .stubs.electrochem import (PLATE_E_MIN, CycleLog, check_window, cycle_block, cycle_techniques,
+                                run_technique, validate_all)
 
 __all__ = ["ocv", "galvanostatic_cycles", "rate_test", "cv", "eis"]
 
@@ -51,7 +51,7 @@ def _safe_run(pstat, body, md: dict):
     def capture():
         out["result"] = yield from body
 
-    yield from bpp.finalize_wrapper(bpp.run_wrapper(capture(), md=md), bps.stop(pstat))
+    yield from bpp.finalize_wrapper(bpp.run_wrapper(capture(), md=md), lambda: bps.stop(pstat))
     return out.get("result")
 
 
@@ -63,11 +63,13 @@ def ocv(pstat: Flyable, clock: Movable,
     v = check_call(ocv, (pstat, clock, duration, record_dt, md))
     technique = OCV(v["duration"], v["record_dt"])
     validate_all(pstat, [technique])
+    metadata = _md("ocv", pstat, clock, v, _units(ocv), md, [technique])
+    metadata["electrode_area_cm2"] = _area(pstat)
 
     def body():
         return (yield from run_technique(pstat, clock, technique, "ocv"))
 
-    return (yield from _safe_run(pstat, body(), _md("ocv", pstat, clock, v, _units(ocv), md, [technique])))
+    return (yield from _safe_run(pstat, body(), metadata))
 
 
 def _units(func):
@@ -87,20 +89,25 @@ def galvanostatic_cycles(
         plate_time: Annotated[QuantityLike | None, Unit("s", **_POSITIVE)] = None,
         strip_time_limit: Annotated[QuantityLike | None, Unit("s", **_POSITIVE)] = None,
         poll: Annotated[QuantityLike | None, Unit("s", **_POSITIVE)] = None,
+        plate_e_min: Annotated[QuantityLike | None, Unit("V")] = f"{PLATE_E_MIN:g} V",
         md: dict | None = None):
     """Plate at ``current_density`` for ``plate_capacity`` (or ``plate_time``), rest, strip to ``strip_cutoff``.
 
-    Streams ``plate``, ``strip`` (and ``rest``) hold every row; ``cycles`` holds each cycle's plated and
-    stripped charge and its coulombic efficiency. Returns the per-cycle results.
+    Plating also stops at ``plate_e_min`` (a cell that far below its counter electrode is shorted or dry);
+    stripping stops after ``strip_time_limit``, by default twice that cycle's plating time (a Na||Cu cell
+    cannot strip more than it plated). Streams ``plate``, ``strip`` (and ``rest``) hold every row;
+    ``cycles`` holds each cycle's plated and stripped charge, its coulombic efficiency and whether either
+    limit ended it. Returns the per-cycle results.
     """
     v = check_call(galvanostatic_cycles, (pstat, clock), dict(
         current_density=current_density, plate_capacity=None if plate_time is not None else plate_capacity,
         strip_cutoff=strip_cutoff, cycles=cycles, rest=rest, record_dt=record_dt, plate_time=plate_time,
-        strip_time_limit=strip_time_limit, poll=poll, md=md))
+        strip_time_limit=strip_time_limit, poll=poll, plate_e_min=plate_e_min, md=md))
     area = _area(pstat)
-    check_window(pstat, strip_cutoff=v["strip_cutoff"])
+    check_window(pstat, strip_cutoff=v["strip_cutoff"], plate_e_min=v["plate_e_min"])
     techniques = cycle_techniques(v["current_density"], area, v["plate_capacity"], v["plate_time"],
-                                   v["strip_cutoff"], v["record_dt"], v["rest"], v["strip_time_limit"])
+                                   v["strip_cutoff"], v["record_dt"], v["rest"], v["strip_time_limit"],
+                                   v["plate_e_min"])
     validate_all(pstat, [t for t in techniques if t is not None])
     log = CycleLog(name="cycles")
     metadata = _md("galvanostatic_cycles", pstat, clock, v, _units(galvanostatic_cycles), md,
@@ -109,7 +116,7 @@ def galvanostatic_cycles(
 
     def body():
         return (yield from cycle_block(pstat, clock, log, v["current_density"], techniques, cycles, 1, area, set(),
-                                   v["poll"]))
+                                       v["poll"], strip_limit_from_plating=v["strip_time_limit"] is None))
 
     return (yield from _safe_run(pstat, body(), metadata))
 
@@ -123,16 +130,21 @@ def rate_test(
         cycles_per_rate: Annotated[int, Count(min=1)] = 5,
         rest: Annotated[QuantityLike, Unit("s", min=0.0)] = "0 s",
         record_dt: Annotated[QuantityLike, Unit("s", **_POSITIVE)] = "1 s",
+        plate_e_min: Annotated[QuantityLike | None, Unit("V")] = f"{PLATE_E_MIN:g} V",
         md: dict | None = None):
-    """Galvanostatic cycles at several current densities in turn (``cycles`` stream per cycle, with j)."""
+    """Galvanostatic cycles at several current densities in turn (``cycles`` stream per cycle, with j).
+
+    Plating and stripping are limited as in :func:`galvanostatic_cycles`.
+    """
+    if not isinstance(current_densities, (list, tuple)):
+        raise ParameterError(f"current_densities={current_densities!r}: give a list of current densities, "
+                             "e.g. ['0.5 mA/cm^2', '1 mA/cm^2']")
     v = check_call(rate_test, (pstat, clock, current_densities, plate_capacity, strip_cutoff, cycles_per_rate,
-                               rest, record_dt, md))
-    if not v["current_densities"]:
-        raise ParameterError("current_densities is empty")
+                               rest, record_dt, plate_e_min, md))
     area = _area(pstat)
-    check_window(pstat, strip_cutoff=v["strip_cutoff"])
+    check_window(pstat, strip_cutoff=v["strip_cutoff"], plate_e_min=v["plate_e_min"])
     blocks = [(j, cycle_techniques(j, area, v["plate_capacity"], None, v["strip_cutoff"], v["record_dt"],
-                                    v["rest"], None)) for j in v["current_densities"]]
+                                    v["rest"], None, v["plate_e_min"])) for j in v["current_densities"]]
     every = [t for _, ts in blocks for t in ts if t is not None]
     validate_all(pstat, every)
     log = CycleLog(name="cycles")
@@ -145,7 +157,8 @@ def rate_test(
         results = []
         for k, (j, techniques) in enumerate(blocks):
             results += yield from cycle_block(pstat, clock, log, j, techniques, cycles_per_rate,
-                                          1 + k * cycles_per_rate, area, declared, None)
+                                              1 + k * cycles_per_rate, area, declared, None,
+                                              strip_limit_from_plating=True)
         return results
 
     return (yield from _safe_run(pstat, body(), metadata))
@@ -170,12 +183,77 @@ def cv(pstat: Flyable, clock: Movable,
         raise ParameterError(str(exc)) from None
     validate_all(pstat, [technique])
     metadata = _md("cv", pstat, clock, v, _units(cv), md, [technique])
-    metadata["expected_points"] = technique.expected_points()
+    metadata.update(expected_points=technique.expected_points(), electrode_area_cm2=_area(pstat))
 
     def body():
         return (yield from run_technique(pstat, clock, technique, "cv"))
 
     return (yield from _safe_run(pstat, body(), metadata))
+
+
+_EIS_MODES = {"potentiostatic": "V", "galvanostatic": "A"}
+
+
+def _bare(value) -> bool:
+    """A number without a unit (``0.01``, ``"0.01"``), which EIS cannot tell volts from amperes in."""
+    if isinstance(value, (int, float)):
+        return True
+    if isinstance(value, str):
+        try:
+            float(value)
+            return True
+        except ValueError:
+            return False
+    return bool(getattr(value, "dimensionless", False))
+
+
+def _eis_unit(amplitude, dc, mode) -> str:
+    """"V" (PEIS) or "A" (GEIS), from ``mode`` or else from the units of ``amplitude``."""
+    if mode is not None:
+        if mode not in _EIS_MODES:
+            raise ParameterError(f"mode={mode!r}: choose 'potentiostatic' (PEIS), 'galvanostatic' (GEIS) or "
+                                 "leave it out and give amplitude with a unit")
+        return _EIS_MODES[mode]
+    if _bare(amplitude):
+        raise ParameterError(f"amplitude={amplitude!r} has no unit: give e.g. '10 mV' (PEIS) or '1 mA' (GEIS), "
+                             "or set mode='potentiostatic' or 'galvanostatic'")
+    for unit in ("V", "A"):
+        try:
+            quantity(amplitude, unit, name="amplitude")
+            return unit
+        except (UnitError, ValueError):
+            pass
+    raise ParameterError(f"amplitude={amplitude!r} is neither a potential nor a current; allowed: a quantity "
+                         "in V (PEIS) or A (GEIS)")
+
+
+def _in(name: str, value, unit: str) -> float:
+    try:
+        return float(quantity(value, unit, name=name).magnitude)
+    except (UnitError, ValueError) as exc:
+        raise ParameterError(f"{exc}; allowed: a quantity in {unit}") from None
+
+
+def _eis_checks(pstat, clock, kwargs: dict):
+    """Every check :func:`eis` makes before anything moves (campaigns make them up front): returns the
+    arguments in their units, the technique and its unit ("V" for PEIS, "A" for GEIS)."""
+    v = check_call(eis, (pstat, clock), kwargs)
+    amplitude, dc, mode = v["amplitude"], v["dc"], v["mode"]
+    unit = _eis_unit(amplitude, dc, mode)
+    if dc is not None and _bare(dc) and mode is None and float(dc) != 0:
+        raise ParameterError(f"dc={dc!r} has no unit: give it in {unit} like amplitude, or set mode")
+    v["amplitude"] = amp = _in("amplitude", amplitude, unit)
+    v["dc"] = bias = 0.0 if dc is None else _in("dc", dc, unit)
+    try:
+        if unit == "A":
+            technique = GEIS(v["f_start"], v["f_stop"], v["points_per_decade"], amp, bias)
+        else:
+            technique = PEIS(v["f_start"], v["f_stop"], v["points_per_decade"], amp, bias, vs_ocv=v["vs_ocv"])
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+    validate_all(pstat, [technique])
+    _area(pstat)
+    return v, technique, unit
 
 
 def eis(pstat: Flyable, clock: Movable,
@@ -185,27 +263,21 @@ def eis(pstat: Flyable, clock: Movable,
         amplitude: QuantityLike = "10 mV",
         dc: QuantityLike | None = None,
         vs_ocv: bool = True,
+        mode: str | None = None,
         md: dict | None = None):
     """Impedance spectrum (stream ``eis``: freq, Zre, Zim, |Z|, phase, Ewe, I).
 
     An ``amplitude`` in volts runs PEIS (``dc`` in V, vs OCV by default); in amperes, GEIS (``dc`` in A).
+    A bare number is refused unless ``mode`` ("potentiostatic"/"galvanostatic") says which it is: 0.01 meant
+    as 10 mV would otherwise drive 10 mA through the cell.
     """
-    v = check_call(eis, (pstat, clock, f_start, f_stop, points_per_decade, amplitude, dc, vs_ocv, md))
-    try:
-        galvanostatic = quantity(amplitude, "A", name="amplitude") is not None
-    except ValueError:
-        galvanostatic = False
-    try:
-        if galvanostatic:
-            technique = GEIS(v["f_start"], v["f_stop"], points_per_decade, amplitude, 0.0 if dc is None else dc)
-        else:
-            technique = PEIS(v["f_start"], v["f_stop"], points_per_decade, amplitude, 0.0 if dc is None else dc,
-                             vs_ocv=vs_ocv)
-    except ValueError as exc:
-        raise ParameterError(str(exc)) from None
-    validate_all(pstat, [technique])
+    v, technique, unit = _eis_checks(pstat, clock, dict(
+        f_start=f_start, f_stop=f_stop, points_per_decade=points_per_decade, amplitude=amplitude, dc=dc,
+        vs_ocv=vs_ocv, mode=mode, md=md))
+    amp, bias = v["amplitude"], v["dc"]
     metadata = _md("eis", pstat, clock, v, _units(eis), md, [technique])
-    metadata["frequencies"] = len(technique.frequencies())
+    metadata["plan_args"].update(amplitude=f"{amp:g} {unit}", dc=f"{bias:g} {unit}")
+    metadata.update(frequencies=len(technique.frequencies()), electrode_area_cm2=_area(pstat))
 
     def body():
         return (yield from run_technique(pstat, clock, technique, "eis"))

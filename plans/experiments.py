@@ -15,12 +15,16 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.protocols import Flyable, Movable, Readable
 
-from labctl.devices.potentiostat.techniques import CV, Galvanostatic
+from ophyd import Component as Cpt
+from ophyd import Device
 
-from .electrochem import eis, galvanostatic_cycles
+from labctl.devices.potentiostat.techniques import CV, Galvanostatic
+from labctl.devices.signals import Signal
+
+from .electrochem import _area, _eis_checks, eis, galvanostatic_cycles
 from .params import Count, ParameterError, QuantityLike, Unit, check_call
-from .stubs.electrochem import (CycleLog, check_window, cycle_block, cycle_techniques, run_technique,
-                                validate_all)
+from .stubs.electrochem import (PLATE_E_MIN, CycleLog, check_window, cycle_block, cycle_techniques,
+                                instrument_errors, run_technique, summarize, validate_all)
 from .stubs.fluidics import flow_segment, set_flow
 from .stubs.gas import BaselineTimeout, filament_on, level, record, sample, settle
 from .stubs.operator import checkpoint, with_checkpoint
@@ -54,7 +58,16 @@ def _back_at(base, gases, key) -> dict[str, float]:
         noise = NOISE_SIGMAS * base.std[k] / AVERAGE ** 0.5
         out[gas] = min(1.0, base.mean[k] + max(RETURN_MARGIN, noise))
     return out
+
+
 TITRATION_GASES = ("D2", "HD", "CO2")
+
+
+def _sequence(name: str, value, example: str) -> list:
+    """A list parameter given as a list (``capture_times=600`` is refused by name, not by a TypeError)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ParameterError(f"{name}={value!r}: give a list, e.g. {example}")
+    return list(value)
 
 
 def _gas_conditions(v: dict) -> dict:
@@ -198,6 +211,7 @@ def dems(pstat: Flyable, valve: Movable, ms: Readable, mfc: Movable, clock: Mova
     least ``sweep_min``), valve ``sealed`` again. One run; streams
     ``valve`` (every move, with lab time), ``plate``/``strip``/``cycles`` and ``gas`` (MS + MFC).
     """
+    _sequence("cycle_targets", cycle_targets, "[1, 5, 10]")
     v = check_call(dems, (pstat, valve, ms, mfc, clock), dict(
         operator=operator, cycle_targets=cycle_targets, current_density=current_density, plate_time=plate_time,
         strip_cutoff=strip_cutoff, strip_time_limit=strip_time_limit, record_dt=record_dt, poll=poll,
@@ -212,7 +226,7 @@ def dems(pstat: Flyable, valve: Movable, ms: Readable, mfc: Movable, clock: Mova
             raise ParameterError(f"{valve.name} has no position {name!r} (it has {list(valve.position_names)})")
     mfc.check_setpoint(v["carrier_flow"])
     _thresholds(ms, {"CO2": 1.0}, ())  # the MS must watch CO2
-    area = float(pstat.electrode_area.get())
+    area = _area(pstat)
     check_window(pstat, strip_cutoff=v["strip_cutoff"])
     techniques = cycle_techniques(v["current_density"], area, None, v["plate_time"], v["strip_cutoff"],
                                   v["record_dt"], 0.0, v["strip_time_limit"])
@@ -309,11 +323,11 @@ def liquid_cell_operando(
         raise ParameterError(f"mode={mode!r}: choose 'galvanostatic' or 'cv'")
     for rate in (v["flush_rate"], v["imaging_rate"], v["replenish_rate"]):
         pump.check_rate(rate)
-    area = float(pstat.electrode_area.get())
+    area = _area(pstat)
     if mode == "galvanostatic":
         check_window(pstat, strip_cutoff=v["strip_cutoff"])
         current = v["current_density"] * area * 1e-3
-        techniques = [Galvanostatic(-current, duration=v["plate_time"], record_dt=v["record_dt"]),
+        techniques = [Galvanostatic(-current, duration=v["plate_time"], e_min=PLATE_E_MIN, record_dt=v["record_dt"]),
                       Galvanostatic(current, e_max=v["strip_cutoff"], duration=v["strip_time_limit"],
                                     record_dt=v["record_dt"])]
         streams = ["plate", "strip"]
@@ -334,13 +348,18 @@ def liquid_cell_operando(
         **(md or {}),
     }
 
+    def swap_syringe(prompt, contents):
+        """Stop the pump and record what it delivered before anyone takes the syringe out."""
+        yield from set_flow(pump, 0)
+        yield from bps.trigger_and_read([pump, clock], name="fluidics")
+        yield from checkpoint(operator, "swap_syringe", prompt, pump=pump.name, contents=contents)
+
     def body():
         declared: set = set()
-        yield from checkpoint(operator, "swap_syringe", f"Load the syringe with dried {solvent}",
-                              pump=pump.name, contents=solvent)
+        yield from swap_syringe(f"Load the syringe with dried {solvent}", solvent)
         yield from flow_segment(pump, clock, v["flush_rate"], v["flush_time"], read_every="5 min")
-        yield from checkpoint(operator, "swap_syringe", f"Load the syringe with the electrolyte "
-                              f"({electrolyte or 'as prepared'})", pump=pump.name, contents="electrolyte")
+        yield from swap_syringe(f"Load the syringe with the electrolyte ({electrolyte or 'as prepared'})",
+                                "electrolyte")
         yield from set_flow(pump, v["imaging_rate"])
         yield from bps.trigger_and_read([pump, clock], name="fluidics")
         for n in range(1, cycles + 1):
@@ -359,6 +378,16 @@ def liquid_cell_operando(
     return (yield from bpp.finalize_wrapper(bpp.run_wrapper(body(), md=metadata), cleanup()))
 
 
+class TopographyCapture(Device):
+    """One AFM capture during plating: when it was planned and taken, and what had been plated by then."""
+
+    planned = Cpt(Signal, value=0.0, units="s", kind="normal")
+    at = Cpt(Signal, value=0.0, units="s", kind="hinted")
+    late = Cpt(Signal, value=0.0, units="s", kind="normal")
+    charge = Cpt(Signal, value=0.0, units="C", kind="normal")
+    capacity = Cpt(Signal, value=0.0, units="mAh/cm^2", kind="hinted")
+
+
 def afm_plating(pstat: Flyable, clock: Movable, operator: Movable,
                 current_density: Annotated[QuantityLike, Unit("mA/cm^2", **_POSITIVE)] = "0.5 mA/cm^2",
                 capture_times: Annotated[Sequence[QuantityLike], Unit("s", **_POSITIVE)] = (600, 1200, 1800),
@@ -368,19 +397,22 @@ def afm_plating(pstat: Flyable, clock: Movable, operator: Movable,
                 electrolyte: str | None = "dme", md: dict | None = None):
     """Plate for the last capture time with topography markers at each ``capture_times``, then strip.
 
-    The plating current flows without a break: the plan polls the instrument up to each capture time,
-    records a ``topography`` checkpoint (who captured, when, at what plated capacity), and carries on.
-    Streams: ``plate``, ``checkpoints``, ``strip``.
+    The plating current flows without a break: at each capture time after the current was switched on (lab
+    clock; at once if the operator's previous capture ran past it) the plan asks for a capture and records
+    in ``topography`` when it was planned and taken and the charge and capacity actually plated by then.
+    The plating is never replayed: a deferred pause takes effect once it has ended. Streams: ``plate``,
+    ``checkpoints``, ``topography``, ``strip``.
     """
+    times = _sequence("capture_times", capture_times, "[600, 1200, 1800]")
     v = check_call(afm_plating, (pstat, clock, operator), dict(
-        current_density=current_density, capture_times=capture_times, strip_cutoff=strip_cutoff,
+        current_density=current_density, capture_times=times, strip_cutoff=strip_cutoff,
         strip_time_limit=strip_time_limit, record_dt=record_dt, electrolyte=electrolyte, md=md))
     times = list(v["capture_times"])
     if not times or times != sorted(set(times)):
         raise ParameterError(f"capture_times={capture_times!r}: give increasing positive times")
-    area = float(pstat.electrode_area.get())
+    area = _area(pstat)
     current = v["current_density"] * area * 1e-3
-    plate = Galvanostatic(-current, duration=times[-1], record_dt=v["record_dt"])
+    plate = Galvanostatic(-current, duration=times[-1], e_min=PLATE_E_MIN, record_dt=v["record_dt"])
     check_window(pstat, strip_cutoff=v["strip_cutoff"])
     strip = Galvanostatic(current, e_max=v["strip_cutoff"], duration=v["strip_time_limit"],
                           record_dt=v["record_dt"])
@@ -394,25 +426,50 @@ def afm_plating(pstat: Flyable, clock: Movable, operator: Movable,
         **({"electrolyte": electrolyte} if electrolyte else {}),
         **(md or {}),
     }
+    state = {"started": False, "pages": []}
+    capture = TopographyCapture(name="topography")
 
-    def body():
+    def plating():
         yield from bps.prepare(pstat, plate, wait=True)
         yield from bps.declare_stream(pstat, name="plate", collect=True)
+        state["started"] = True
         yield from bps.kickoff(pstat, wait=True)
-        elapsed = 0.0
+        start = yield from bps.rd(clock)
         for t in times:
-            yield from wait(clock, t - elapsed)
-            elapsed = t
-            yield from bps.collect(pstat, name="plate")
-            capacity = current * t / 3.6 / area  # mAh/cm^2 plated so far
+            late = (yield from bps.rd(clock)) - start - t
+            if late < 0:
+                yield from wait(clock, -late)
+            state["pages"] += (yield from bps.collect(pstat, name="plate")) or []
+            charge = abs(summarize(state["pages"], None, pstat.name)["last"].get("Q", 0.0))
+            at = (yield from bps.rd(clock)) - start
+            capacity = charge / 3.6 / area  # mAh/cm^2 plated so far, as measured
             yield from checkpoint(operator, "capture_topography",
-                                  f"Capture AFM topography at {t:g} s ({capacity:.3g} mAh/cm^2 plated)",
-                                  at_s=t, capacity_mAh_cm2=capacity)
-        yield from bps.complete(pstat, wait=True)
-        yield from bps.collect(pstat, name="plate")
+                                  f"Capture AFM topography at {at:.0f} s ({capacity:.3g} mAh/cm^2 plated)",
+                                  rewindable=False, planned_s=t, at_s=at, late_s=max(late, 0.0),
+                                  charge_C=charge, capacity_mAh_cm2=capacity)
+            for signal, value in ((capture.planned, t), (capture.at, at), (capture.late, max(late, 0.0)),
+                                  (capture.charge, charge), (capture.capacity, capacity)):
+                signal.put(float(value))
+            yield from bps.trigger_and_read([capture, clock], name="topography")
+        yield from instrument_errors(bps.complete(pstat, wait=True))
+        state["pages"] += (yield from bps.collect(pstat, name="plate")) or []
+
+    def stop_plating():
+        yield from bps.stop(pstat)
+        if state["started"]:  # keep what was recorded up to the stop
+            state["pages"] += (yield from bps.collect(pstat, name="plate")) or []
+
+    def body():
+        # like run_technique: never replayed, a deferred pause waits for the plating to end
+        yield from bpp.rewindable_wrapper(bpp.finalize_wrapper(plating(), stop_plating()), False)
+        yield from bps.checkpoint()
         yield from run_technique(pstat, clock, strip, "strip")
 
-    return (yield from bpp.finalize_wrapper(bpp.run_wrapper(body(), md=metadata), bps.stop(pstat)))
+    return (yield from bpp.finalize_wrapper(bpp.run_wrapper(body(), md=metadata), lambda: bps.stop(pstat)))
+
+
+#: online_ms_titration parameters the campaign sets for each cell, so a ``titration`` dict may not
+_CAMPAIGN_SETS = {"cell", "electrolyte", "md", "blank", "valve", "d2o_pump"}
 
 
 def coin_cell_campaign(
@@ -427,14 +484,23 @@ def coin_cell_campaign(
     uncycled cell is titrated as the control. One run per measurement, each tagged with ``electrolyte``,
     ``campaign`` and ``purpose``.
     """
+    if isinstance(electrolytes, str):
+        raise ParameterError(f"electrolytes={electrolytes!r}: give a list, e.g. ['ecdmc', 'dme']")
     if not electrolytes:
         raise ParameterError("electrolytes is empty")
     check_call(coin_cell_campaign, (pstat, ms, mfc, clock, operator),
                dict(ce_cycles=ce_cycles, record_dt=record_dt, eis_f_stop=eis_f_stop))
-    area = float(pstat.electrode_area.get())
+    area = _area(pstat)
     shared = {"campaign": "coin_cell_campaign", **(md or {})}
+    if titration is not None and not isinstance(titration, dict):
+        raise ParameterError(f"titration={titration!r}: give a dict of online_ms_titration parameters")
     titration = dict(titration or {})
+    ours = sorted(set(titration) & _CAMPAIGN_SETS)
+    if ours:
+        raise ParameterError(f"titration sets {', '.join(ours)}, which the campaign sets itself per cell; "
+                             f"leave {'them' if len(ours) > 1 else 'it'} out")
     _titration_checks(ms, mfc, clock, operator, {"valve": valve, "d2o_pump": d2o_pump, **titration})
+    _eis_checks(pstat, clock, dict(f_stop=eis_f_stop))
 
     def assemble(electrolyte, purpose):
         return dict(action="assemble_cell", prompt=f"Assemble a fresh Na||Cu CR2032 coin cell with {electrolyte} "

@@ -18,6 +18,11 @@ class CycleLog(Device):
     plated_capacity = Cpt(Signal, value=0.0, units="mAh/cm^2", kind="normal")
     stripped_capacity = Cpt(Signal, value=0.0, units="mAh/cm^2", kind="normal")
     ce = Cpt(Signal, value=0.0, units="%", kind="hinted")
+    # why the cycle's steps ended: a CE from a strip that ran out of time or a plating cut off at its lower
+    # potential is not a clean measurement
+    strip_timed_out = Cpt(Signal, value=False, kind="normal")
+    plate_hit_e_min = Cpt(Signal, value=False, kind="normal")
+    strip_time_limit = Cpt(Signal, value=0.0, units="s", kind="normal")
 
     def record(self, *, cycle: int, current_density: float, plated_C: float, stripped_C: float,
                area_cm2: float) -> float:

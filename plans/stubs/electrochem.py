@@ -5,21 +5,37 @@ and streams the rows the instrument records into ``stream``; whatever happens, t
 circuit and the rows recorded up to then are collected. It returns a summary the caller can compute with
 (the charge passed, why the technique ended), which is how the cycling plans get coulombic efficiencies
 from the data as they arrive.
+
+A technique is never replayed: re-sending a half-done step would plate or strip twice (and the instrument
+refuses to load a technique over a running one). A deferred pause (one Ctrl-C) waits for the running
+technique to end and resumes with the next one; an immediate pause during a technique leaves it running
+on the instrument, and resuming carries on collecting it where the plan left off, while stopping or
+aborting the paused run switches the cell off and keeps the rows recorded so far.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import bluesky.plan_stubs as bps
-from bluesky.preprocessors import finalize_wrapper
+from bluesky.preprocessors import finalize_wrapper, rewindable_wrapper
 from bluesky.protocols import Flyable, Movable
 from bluesky.utils import FailedStatus
+
 from labctl.devices.errors import LimitError
 from labctl.devices.potentiostat.cyclelog import CycleLog
 from labctl.devices.potentiostat.techniques import OCV, Galvanostatic
 
 from .time import wait
 
-__all__ = ["run_technique", "validate_all", "check_window", "CycleLog", "cycle_techniques", "cycle_block"]
+__all__ = ["run_technique", "summarize", "instrument_errors", "validate_all", "check_window", "CycleLog",
+           "cycle_techniques", "cycle_block", "PLATE_E_MIN"]
+
+#: default plating cutoff (V vs the counter/reference): a Na||Cu cell far below this is shorted or dry
+PLATE_E_MIN = -1.0
+#: default stripping time limit as a multiple of that cycle's plating time: a Na||Cu cell cannot strip more
+#: charge than it plated, so at the same current a strip still going after twice that time has failed
+STRIP_TIME_FACTOR = 2.0
 
 
 def check_window(pstat, **potentials) -> None:
@@ -42,7 +58,8 @@ def validate_all(pstat, techniques) -> None:
         technique.validate(limits)
 
 
-def _summary(pages, ended_by, prefix: str) -> dict:
+def summarize(pages, ended_by, prefix: str) -> dict:
+    """Rows, last row by column (without the ``prefix_``) and why the technique ended, from collected pages."""
     rows = 0
     last: dict = {}
     for page in pages or ():
@@ -54,7 +71,7 @@ def _summary(pages, ended_by, prefix: str) -> dict:
     return {"rows": rows, "last": last, "ended_by": ended_by}
 
 
-def _instrument_errors(plan):
+def instrument_errors(plan):
     """Re-raise the instrument's own error rather than bluesky's wrapper around the failed status."""
     try:
         return (yield from plan)
@@ -92,7 +109,7 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
                 state["pages"] += (yield from bps.collect(target, name=stream)) or []
                 if not (yield from bps.rd(pstat.acquiring)):
                     break
-        yield from _instrument_errors(bps.complete(target, wait=True))
+        yield from instrument_errors(bps.complete(target, wait=True))
         state["pages"] += (yield from bps.collect(target, name=stream)) or []
 
     def cleanup():
@@ -100,29 +117,41 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
         if state["started"]:  # keep what was recorded up to the stop
             state["pages"] += (yield from bps.collect(target, name=stream)) or []
 
-    yield from finalize_wrapper(body(), cleanup())
-    return _summary(state["pages"], pstat.ended_by, target.name)
+    # not rewindable (a resume continues the technique rather than replaying prepare/kickoff); bluesky's
+    # clear_checkpoint would instead make every later pause in the run fail, operator checkpoints included
+    yield from rewindable_wrapper(finalize_wrapper(body(), cleanup()), False)
+    yield from bps.checkpoint()  # where a deferred pause takes effect
+    return summarize(state["pages"], pstat.ended_by, target.name)
 
 
 def cycle_techniques(current_density: float, area: float, plate_capacity: float | None, plate_time: float | None,
-                      strip_cutoff: float, record_dt: float, rest: float, strip_time_limit: float | None):
-    """Plate (negative current for a capacity or a time), rest, strip (positive current to the cutoff)."""
+                      strip_cutoff: float, record_dt: float, rest: float, strip_time_limit: float | None,
+                      plate_e_min: float | None = PLATE_E_MIN):
+    """Plate (negative current for a capacity or a time, down to ``plate_e_min`` at most), rest, strip
+    (positive current to the cutoff, for ``strip_time_limit`` at most: by default twice the plating time)."""
     current = current_density * area * 1e-3   # mA/cm^2 x cm^2 -> A
     if plate_capacity is not None:
-        plate = Galvanostatic(-current, charge=plate_capacity * area * 3.6, record_dt=record_dt)
+        plate = Galvanostatic(-current, charge=plate_capacity * area * 3.6, e_min=plate_e_min, record_dt=record_dt)
+        plating_s = plate_capacity * area * 3.6 / current
     else:
-        plate = Galvanostatic(-current, duration=plate_time, record_dt=record_dt)
+        plate = Galvanostatic(-current, duration=plate_time, e_min=plate_e_min, record_dt=record_dt)
+        plating_s = plate_time
+    if strip_time_limit is None:
+        strip_time_limit = STRIP_TIME_FACTOR * plating_s
     strip = Galvanostatic(current, e_max=strip_cutoff, duration=strip_time_limit, record_dt=record_dt)
     rest_t = OCV(rest, record_dt=min(record_dt, rest)) if rest > 0 else None
     return plate, rest_t, strip
 
 
 def cycle_block(pstat, clock, log: CycleLog, density: float, techniques, cycles: int, first_cycle: int,
-            area: float, declared: set, poll):
+            area: float, declared: set, poll, *, strip_limit_from_plating: bool = False):
     """Run *cycles* plate/(rest)/strip cycles numbered from *first_cycle* inside the caller's run.
 
     Rows go to the ``plate``/``rest``/``strip`` streams; each cycle's charges and CE, computed from those
-    rows as they arrive, go to the ``cycles`` stream. Returns the per-cycle results.
+    rows as they arrive, go to the ``cycles`` stream with flags saying whether the strip ran out of time
+    (``cycles_strip_timed_out``) or the plating hit its lower potential cutoff (``cycles_plate_hit_e_min``):
+    such a cycle's CE is not a clean measurement. With ``strip_limit_from_plating`` a cycle whose plating
+    ended early strips for at most twice the time it actually plated. Returns the per-cycle results.
     """
     plate, rest_t, strip = techniques
     results = []
@@ -130,13 +159,24 @@ def cycle_block(pstat, clock, log: CycleLog, density: float, techniques, cycles:
         p = yield from run_technique(pstat, clock, plate, "plate", declared=declared, poll=poll)
         if rest_t is not None:
             yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll)
-        s = yield from run_technique(pstat, clock, strip, "strip", declared=declared, poll=poll)
+        plated = abs(p["last"].get("Q", 0.0))
+        strip_n = strip
+        if strip_limit_from_plating and p["ended_by"] == "limit" and plate.current:
+            limit = STRIP_TIME_FACTOR * plated / abs(plate.current)
+            if strip.duration is not None and 0 < limit < strip.duration:
+                strip_n = dataclasses.replace(strip, duration=limit)
+        s = yield from run_technique(pstat, clock, strip_n, "strip", declared=declared, poll=poll)
         if rest_t is not None:
             yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll)
-        plated = abs(p["last"].get("Q", 0.0))
         stripped = max(s["last"].get("Q", 0.0), 0.0)
         ce = log.record(cycle=n, current_density=density, plated_C=plated, stripped_C=stripped, area_cm2=area)
+        timed_out = s["ended_by"] == "done" and strip_n.e_max is not None
+        hit_e_min = p["ended_by"] == "limit" and plate.e_min is not None
+        log.strip_timed_out.put(bool(timed_out))
+        log.plate_hit_e_min.put(bool(hit_e_min))
+        log.strip_time_limit.put(float(strip_n.duration) if strip_n.duration is not None else float("nan"))
         yield from bps.trigger_and_read([log, clock], name="cycles")
         results.append({"cycle": n, "plated_C": plated, "stripped_C": stripped, "ce_percent": ce,
-                        "strip_ended_by": s["ended_by"], "strip_last_Ewe": s["last"].get("Ewe")})
+                        "strip_ended_by": s["ended_by"], "strip_last_Ewe": s["last"].get("Ewe"),
+                        "strip_timed_out": timed_out, "plate_hit_e_min": hit_e_min})
     return results

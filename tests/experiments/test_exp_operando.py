@@ -39,7 +39,8 @@ def operando(request, lab, world):
 def test_pump_moved_the_commanded_rates_for_their_times(operando):
     settings = operando["settings"]
     rates = [r for _, r in settings]
-    assert rates == [240.0, 120.0, 360.0, 120.0, 360.0, 120.0, 0.0]  # flush, image, (replenish, image) x 2, stop
+    # stopped for the solvent syringe, flush, stopped for the electrolyte syringe, image, (replenish, image) x 2
+    assert rates == [0.0, 240.0, 0.0, 120.0, 360.0, 120.0, 360.0, 120.0, 0.0]
     expected = sum(rate * (t1 - t0) / 3600.0 for (t0, rate), (t1, _) in zip(settings, settings[1:]))
     # flush 240 uL/h x 10 min and replenish 360 uL/h x 2 min x 2, plus imaging while the cell cycles
     assert expected > 40.0 + 24.0
@@ -48,14 +49,16 @@ def test_pump_moved_the_commanded_rates_for_their_times(operando):
 
 def test_flush_and_replenish_last_their_requested_times(operando):
     t = [t for t, _ in operando["settings"]]
-    assert t[1] - t[0] == pytest.approx(600.0, abs=1.0)
-    assert t[3] - t[2] == pytest.approx(120.0, abs=1.0)
+    assert t[2] - t[1] == pytest.approx(600.0, abs=1.0)
     assert t[5] - t[4] == pytest.approx(120.0, abs=1.0)
+    assert t[7] - t[6] == pytest.approx(120.0, abs=1.0)
 
 
 def test_fluidics_stream_records_the_rates(operando):
-    rates = set(np.round(operando["run"].table("fluidics")["pump_rate"].to_numpy(float), 6))
-    assert rates == {240.0, 120.0, 360.0}
+    fluidics = operando["run"].table("fluidics")
+    running = fluidics["pump_running"].astype(bool)
+    assert set(np.round(fluidics["pump_rate"][running].to_numpy(float), 6)) == {240.0, 120.0, 360.0}
+    assert (~running).sum() == 2  # read once stopped before each syringe swap
 
 
 def test_imaging_markers_bracket_each_cycle(operando):
@@ -86,6 +89,36 @@ def test_cell_off_and_pump_stopped_afterwards(operando, world):
     assert not world.pump("pump").running
 
 
+def test_pump_stopped_and_its_volume_recorded_at_every_syringe_swap(lab, world):
+    """Nobody takes a syringe out of a running pump, and what it delivered before is in the fluidics stream."""
+    assemble(lab, "liquid", "liquid", "dme", 0.0005, "ref600:1")
+    pump, operator = world.pump("pump"), lab.simlab.operator
+    seen = []
+    perform = operator.perform
+
+    def watching(action, **params):
+        if action == "swap_syringe":
+            seen.append((pump.running, pump.infused_uL))
+        return perform(action, **params)
+
+    d = lab.devices
+    infused0 = pump.infused_uL
+    operator.perform = watching
+    try:
+        (uid,) = lab.run(liquid_cell_operando(d["ref600"], d["pump"], lab.clock, d["operator"], cycles=1,
+                                              flush_time="10 min", replenish_time="1 min", plate_time="10 s"))
+    finally:
+        operator.perform = perform
+    assert [running for running, _ in seen] == [False, False]
+    flushed = seen[1][1] - infused0
+    assert flushed == pytest.approx(240.0 * 600 / 3600, rel=1e-3)  # 40 uL of solvent
+    fluidics = lab.storage.run(uid).table("fluidics")
+    # the reading taken after the stop, just before the electrolyte swap, holds the full flush
+    stopped = fluidics[~fluidics["pump_running"].astype(bool)]
+    dispensed = stopped["pump_dispensed"].to_numpy(float)
+    assert len(dispensed) == 2 and dispensed[1] - dispensed[0] == pytest.approx(flushed, rel=1e-3)
+
+
 @pytest.fixture(scope="module")
 def plated(lab, world):
     """In-situ AFM: a fresh DME cell on VMP3 channel 1 plated for 30 min with three topography captures."""
@@ -103,6 +136,42 @@ def test_topography_captured_at_600_1200_1800_s_of_plating(plated):
     assert (steps["operator_confirmed_by"] == "simulated operator").all()
     since = steps["operator_confirmed_at"].to_numpy(float) - start
     np.testing.assert_allclose(since, [600.0, 1200.0, 1800.0], atol=2.0)
+
+
+def test_captures_are_labelled_with_the_charge_plated_by_then(plated):
+    plate, captures = plated.table("plate"), plated.table("topography")
+    np.testing.assert_allclose(captures["topography_planned"], [600.0, 1200.0, 1800.0])
+    np.testing.assert_allclose(captures["topography_late"], 0.0)
+    t, q = plate["vmp3_1_time"].to_numpy(float), np.abs(plate["vmp3_1_Q"].to_numpy(float))
+    at = captures["topography_at"].to_numpy(float)
+    np.testing.assert_allclose(captures["topography_charge"], np.interp(at, t, q), rtol=2e-3)
+    np.testing.assert_allclose(captures["topography_capacity"], captures["topography_charge"] / 3.6 / 1.767)
+
+
+def test_slow_operator_does_not_shift_later_captures(lab, world):
+    """Each capture is due at its time after the plating began, however long the one before took; one due
+    while the operator was still busy is taken at once and recorded as late."""
+    assemble(lab, "afm", "afm", "dme", 1.767, "vmp3:1")
+    operator = lab.simlab.operator
+    perform = operator.perform
+
+    def slow(action, **params):
+        if action == "capture_topography":
+            lab.simlab.clock.sleep(450.0 if params["planned_s"] < 1000 else 100.0)
+        return perform(action, **params)
+
+    d = lab.devices
+    operator.perform = slow
+    try:
+        (uid,) = lab.run(afm_plating(d["vmp3_1"], lab.clock, d["operator"], capture_times=[600, 900, 1800],
+                                     strip_time_limit="10 min"))
+    finally:
+        operator.perform = perform
+    captures = lab.storage.run(uid).table("topography")
+    np.testing.assert_allclose(captures["topography_at"], [600.0, 1050.0, 1800.0], atol=2.0)
+    np.testing.assert_allclose(captures["topography_late"], [0.0, 150.0, 0.0], atol=2.0)
+    plate = lab.storage.run(uid).table("plate")
+    assert plate["vmp3_1_time"].iloc[-1] == pytest.approx(1800.0, abs=1.0)  # plated for exactly 30 min
 
 
 def test_plating_is_never_interrupted(plated):

@@ -7,7 +7,7 @@ import pytest
 
 from labctl.devices.errors import LimitError
 from labctl.devices.valves.device import TwoPositionValve
-from labctl.plans.electrochem import galvanostatic_cycles
+from labctl.plans.electrochem import eis, galvanostatic_cycles, rate_test
 from labctl.plans.experiments import afm_plating, coin_cell_campaign, dems, liquid_cell_operando, online_ms_titration
 from labctl.plans.params import ParameterError
 
@@ -75,6 +75,27 @@ CASES = {
     "campaign zero CE cycles": (lambda d, c: _campaign(d, c, ce_cycles=0), ParameterError, ["ce_cycles"]),
     "campaign without electrolytes": (lambda d, c: _campaign(d, c, electrolytes=()), ParameterError, ["electrolytes"]),
     "unknown valve position": (lambda d, c: bps.mv(d["dems_valve"], "open"), LimitError, ["'open'", "dems_valve"]),
+    "capture times as one number": (lambda d, c: _afm(d, c, capture_times=600), ParameterError, ["capture_times"]),
+    "cycle targets as one number": (lambda d, c: _dems(d, c, cycle_targets=5), ParameterError, ["cycle_targets"]),
+    "current densities as one string": (lambda d, c: rate_test(d["vmp3_1"], c, current_densities="1 mA/cm^2"),
+                                        ParameterError, ["current_densities"]),
+    "eis amplitude without a unit": (lambda d, c: eis(d["vmp3_1"], c, amplitude=0.01),
+                                     ParameterError, ["amplitude", "0.01", "mV"]),
+    "eis amplitude neither V nor A": (lambda d, c: eis(d["vmp3_1"], c, amplitude="10 Hz"),
+                                      ParameterError, ["amplitude", "10 Hz"]),
+    "eis galvanostatic amplitude in volts": (lambda d, c: eis(d["vmp3_1"], c, amplitude="10 mV", mode="galvanostatic"),
+                                             ParameterError, ["amplitude", "A"]),
+    "eis unknown mode": (lambda d, c: eis(d["vmp3_1"], c, mode="fast"), ParameterError, ["mode", "fast"]),
+    "eis dc without a unit": (lambda d, c: eis(d["vmp3_1"], c, amplitude="10 mV", dc=0.1),
+                              ParameterError, ["dc", "0.1"]),
+    "plating cutoff beyond the voltage window": (
+        lambda d, c: galvanostatic_cycles(d["vmp3_1"], c, plate_e_min="-20 V"), LimitError, ["plate_e_min"]),
+    "campaign titration setting the cell": (lambda d, c: _campaign(d, c, titration={"cell": "x", "md": {}}),
+                                            ParameterError, ["titration", "cell", "md"]),
+    "campaign titration setting the electrolyte": (lambda d, c: _campaign(d, c, titration={"electrolyte": "dme"}),
+                                                   ParameterError, ["titration", "electrolyte"]),
+    "campaign EIS without a sweep": (lambda d, c: _campaign(d, c, eis_f_stop="1 MHz"),
+                                     ParameterError, ["f_start", "f_stop"]),
 }
 
 
@@ -117,5 +138,34 @@ def test_campaign_refuses_bad_titration_parameters_before_its_first_run(lab):
     try:
         with pytest.raises(ParameterError, match="carrier_flow"):
             next(gen)  # the first message would already open the cycling run
+    finally:
+        gen.close()
+
+
+@pytest.mark.parametrize("plan", ["dems", "afm_plating", "liquid_cell_operando", "coin_cell_campaign"])
+def test_electrode_without_an_area_is_refused(lab, plan):
+    d, c = lab.devices, lab.clock
+    pstat = d["ref600"] if plan == "liquid_cell_operando" else d["vmp3_2"] if plan == "dems" else d["vmp3_1"]
+    factory = {"dems": _dems, "afm_plating": _afm, "liquid_cell_operando": _liquid, "coin_cell_campaign": _campaign}
+    area = pstat.electrode_area.get()
+    before = world_state(lab)
+    pstat.electrode_area.put(0.0)
+    try:
+        with pytest.raises(ParameterError, match="electrode_area"):
+            lab.run(factory[plan](d, c))
+    finally:
+        pstat.electrode_area.put(area)
+    assert world_state(lab) == before
+
+
+@pytest.mark.filterwarnings("ignore:(?s).*plan `stop` was never iterated:RuntimeWarning")  # closed before it ran
+def test_eis_with_an_explicit_mode_takes_a_bare_amplitude_in_that_unit(lab):
+    d = lab.devices
+    gen = eis(d["vmp3_1"], lab.clock, amplitude=0.01, mode="potentiostatic")
+    try:
+        msg = next(gen)  # the run opens: every check passed
+        techniques = msg.kwargs["techniques"] if "techniques" in msg.kwargs else None
+        assert msg.command == "open_run"
+        assert techniques[0]["technique"] == "PEIS" and techniques[0]["amplitude"] == "0.01 V"
     finally:
         gen.close()

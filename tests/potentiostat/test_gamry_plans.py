@@ -104,7 +104,9 @@ def test_galvanostatic_cycles_at_10_mA_per_cm2_plate_and_strip_what_the_cell_hol
     assert all(r["ref600_I"] == pytest.approx(current, rel=1e-3) for s in strips for r in s)
     # 0.5 mAh/cm^2 is 0.9 mC on the chip: 180 s at 5 uA
     assert [p[-1]["ref600_time"] for p in plates] == pytest.approx([180.0, 180.0])
-    assert [c["plated_C"] for c in result] == pytest.approx([0.5 * 3.6 * AREA] * 2, rel=1e-9)
+    # plating stops at plate_e_min too, so it runs under a stop-test Dtaq: its charge is the measured current
+    # integrated over the rows, good to a few ppm
+    assert [c["plated_C"] for c in result] == pytest.approx([0.5 * 3.6 * AREA] * 2, rel=1e-5)
 
     # Each strip ends on the 1 V cutoff, within one sample of it, before giving back all it plated.
     for cycle, strip in zip(result, strips):
