@@ -205,7 +205,7 @@ def test_sim_serve_prints_an_endpoint_that_answers(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=30)  # a loaded CI machine can be slow to wind down
         except subprocess.TimeoutExpired:
             proc.kill()
     assert proc.returncode == 0
@@ -231,7 +231,7 @@ def test_sim_serve_on_a_pty_prints_a_device_path_that_answers():
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=30)  # a loaded CI machine can be slow to wind down
         except subprocess.TimeoutExpired:
             proc.kill()
     assert proc.returncode == 0 and "stopped" in proc.stderr.read()
