@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from labctl.plans.experiments import coin_cell_campaign
-from labctl.session import Session
+from labctl.session import Session, run_engine
 
 from labwatch import FAST_TITRATION
 
@@ -36,3 +36,15 @@ def campaign(lab):
                                       valve=d["dems_valve"], d2o_pump=d["d2o_pump"], electrolytes=("ecdmc", "dme"),
                                       ce_cycles=2, eis_f_stop="10 Hz", titration=FAST_TITRATION))
     return [lab.storage.run(uid) for uid in uids]
+
+
+@pytest.fixture
+def RE():
+    """A bare RunEngine (no Ctrl-C handling) that keeps the documents it emits in ``RE.docs``."""
+    engine = run_engine({}, context_managers=[])
+    docs = []
+    engine.subscribe(lambda name, doc: docs.append((name, doc)))
+    engine.docs = docs
+    yield engine
+    if engine.state != "idle":
+        engine.abort()

@@ -7,23 +7,11 @@ import threading
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import pytest
-from labctl.session import run_engine
 from bluesky.utils import RunEngineInterrupted
 
 from labctl.devices.clock import WallClock
 from labctl.devices.operator import Operator
 from labctl.plans.stubs.operator import checkpoint, with_checkpoint
-
-
-@pytest.fixture
-def RE():
-    engine = run_engine({}, context_managers=[])
-    docs = []
-    engine.subscribe(lambda name, doc: docs.append((name, doc)))
-    engine.docs = docs
-    yield engine
-    if engine.state != "idle":
-        engine.abort()
 
 
 def _events(docs, stream):

@@ -10,22 +10,10 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import pytest
 from bluesky.utils import RunEngineInterrupted
-from labctl.session import run_engine
 
 from labctl.devices.clock import WallClock
 from labctl.devices.operator import Checkpoint, CheckpointCancelled, ConsoleConfirmer, Operator
 from labctl.plans.stubs.operator import checkpoint
-
-
-@pytest.fixture
-def RE():
-    engine = run_engine({}, context_managers=[])
-    docs = []
-    engine.subscribe(lambda name, doc: docs.append((name, doc)))
-    engine.docs = docs
-    yield engine
-    if engine.state != "idle":
-        engine.abort()
 
 
 def _checkpoint_events(docs):

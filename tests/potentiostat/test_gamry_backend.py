@@ -13,27 +13,10 @@ import pytest
 from labctl.devices.errors import ConnectionLost, InstrumentError
 from labctl.devices.potentiostat.gamry import GamryBackend
 from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
-from labctl.sim.lab import SimLab
 from labctl.sim.sdk.gamrycom import IE_RANGES_A
 
-SECTION = "REF600-12345"
-CHANNEL = "ref600:1"
-AREA = 0.0005                       # cm^2
-J10 = 10e-3 * AREA                  # A: 10 mA/cm^2 on the chip
-SIM = {"seed": 1, "noise": 0.0,
-       "cells": {"liquid": {"kind": "liquid", "electrolyte": "dme", "area_cm2": AREA, "channel": CHANNEL}}}
+from gamry_lab import CHANNEL, J10, SECTION, com, lab  # noqa: F401  (fixtures)
 
-
-@pytest.fixture
-def lab():
-    lab = SimLab(SIM)
-    yield lab
-    lab.close()
-
-
-@pytest.fixture
-def com(lab):
-    return lab.gamrycom()
 
 
 @pytest.fixture

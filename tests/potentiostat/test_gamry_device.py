@@ -12,28 +12,11 @@ from labctl.devices.errors import InstrumentError
 from labctl.devices.potentiostat.device import Potentiostat
 from labctl.devices.potentiostat.gamry import GamryBackend
 from labctl.devices.potentiostat.techniques import PEIS, Galvanostatic
-from labctl.sim.lab import SimLab
 from labctl.sim.world.channel import eis_point_time
 
-SECTION = "REF600-12345"
-CHANNEL = "ref600:1"
-AREA = 0.0005
-J10 = 10e-3 * AREA
-SIM = {"seed": 1, "noise": 0.0,
-       "cells": {"liquid": {"kind": "liquid", "electrolyte": "dme", "area_cm2": AREA, "channel": CHANNEL}}}
+from gamry_lab import CHANNEL, J10, SECTION, com, lab  # noqa: F401  (fixtures)
+
 POLL_S = 5.0
-
-
-@pytest.fixture
-def lab():
-    lab = SimLab(SIM)
-    yield lab
-    lab.close()
-
-
-@pytest.fixture
-def com(lab):
-    return lab.gamrycom()
 
 
 @pytest.fixture
