@@ -16,10 +16,10 @@ _ids = itertools.count()
 
 
 class Lab:
-    """The simulated lab (noiseless, so flows and positions can be compared exactly)."""
+    """The simulated lab (noiseless, so flows and positions can be compared exactly), with *cells*."""
 
-    def __init__(self):
-        self.simlab = SimLab({"seed": 1, "noise": 0.0})
+    def __init__(self, cells: dict | None = None):
+        self.simlab = SimLab({"seed": 1, "noise": 0.0, **({"cells": cells} if cells else {})})
         self.clock, self.world = self.simlab.clock, self.simlab.world
 
     def close(self):
@@ -27,10 +27,22 @@ class Lab:
 
 
 @pytest.fixture
-def lab():
-    lab = Lab()
-    yield lab
-    lab.close()
+def make_lab():
+    """Build simulated labs (with the cells given), closed at the end of the test."""
+    labs = []
+
+    def make(cells: dict | None = None) -> Lab:
+        labs.append(Lab(cells))
+        return labs[-1]
+
+    yield make
+    for lab in labs:
+        lab.close()
+
+
+@pytest.fixture
+def lab(make_lab):
+    return make_lab()
 
 
 @pytest.fixture(params=["sim", "tcp", "pty"])

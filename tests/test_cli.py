@@ -189,6 +189,15 @@ def test_show_unknown_run(runner, bench):
 
 # -- serving a simulator -------------------------------------------------------------------------------------------
 
+def _interrupt(proc) -> None:
+    """Ctrl-C a `labctl sim serve`; a loaded CI machine may take a while to wind it down."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def test_sim_serve_prints_an_endpoint_that_answers(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "labctl.cli", "sim", "serve", "dems_valve", "--tcp", "0"],
@@ -203,11 +212,7 @@ def test_sim_serve_prints_an_endpoint_that_answers(tmp_path):
             reply = sock.recv(64)
         assert reply.startswith(b"CP") and reply.strip() in (b"CPA", b"CPB")
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)  # a loaded CI machine can be slow to wind down
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _interrupt(proc)
     assert proc.returncode == 0
 
 
@@ -229,11 +234,7 @@ def test_sim_serve_on_a_pty_prints_a_device_path_that_answers():
             port.write(b"GOB\r")
             assert port.read_until(b"\r") == b"CPB\r"
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)  # a loaded CI machine can be slow to wind down
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _interrupt(proc)
     assert proc.returncode == 0 and "stopped" in proc.stderr.read()
 
 
