@@ -17,6 +17,7 @@ from ophyd import Device
 from ophyd.status import Status
 
 from .signals import DriverSignal
+from .status import run_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,25 @@ class Timer(Protocol):
     failures: int
 
     def cancel(self) -> None: ...
+
+
+class Hold(Protocol):
+    """Lab work in progress at the current lab time. A simulated clock does not advance while any hold is
+    held, so work started at lab time t happens at t however many experiments share the clock; the wall
+    clock ignores holds. Taken by the thread that asks for the work, handed to the thread that does it."""
+
+    def adopt(self) -> None:
+        """Make the calling thread the holder: its ``clock.sleep`` lets go of the hold while it sleeps."""
+
+    def release(self) -> None:
+        """The work is over (idempotent)."""
+
+    def release_until(self, ready: Callable[[], bool]) -> None:
+        """Let go while waiting for something; counted as held again as soon as ``ready()`` is true, so the
+        waiter resumes at the lab time its wait ended."""
+
+    def reacquire(self) -> None:
+        """Hold again (after :meth:`release_until`)."""
 
 
 @runtime_checkable
@@ -46,6 +66,28 @@ class Clock(Protocol):
         An exception from *callback* is logged and counted (``timer.failures``); the timer keeps running.
         """
 
+    def hold(self, name: str) -> Hold:
+        """A :class:`Hold` on lab time, named for what holds it (shown when lab time is stalled)."""
+
+
+class _NoHold:
+    """The wall clock's hold: wall time passes whatever anybody holds."""
+
+    def adopt(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+    def release_until(self, ready: Callable[[], bool]) -> None:
+        pass
+
+    def reacquire(self) -> None:
+        pass
+
+
+NO_HOLD = _NoHold()
+
 
 class WallClock:
     """Real time: the clock of every hardware profile."""
@@ -59,6 +101,9 @@ class WallClock:
 
     def call_every(self, period: float, callback: Callable[[float], None]) -> Timer:
         return _ThreadTimer(self, period, callback)
+
+    def hold(self, name: str) -> Hold:
+        return NO_HOLD
 
 
 class _ThreadTimer:
@@ -112,7 +157,6 @@ class LabClock(Device):
         seconds = float(seconds)
         if not seconds >= 0:
             raise ValueError(f"{self.name}: cannot wait {seconds} s")
-        status = Status(obj=self)
         cancelled = threading.Event()
         self._waits.append(cancelled)
 
@@ -125,14 +169,10 @@ class LabClock(Device):
                     if left <= 0:
                         break
                     self.clock.sleep(min(left, 1.0) if isinstance(self.clock, WallClock) else left)
-                status.set_finished()
-            except Exception as exc:  # surface clock failures to the plan
-                status.set_exception(exc)
             finally:
                 self._waits.remove(cancelled)
 
-        threading.Thread(target=wait, daemon=True, name=f"{self.name}-wait").start()
-        return status
+        return run_in_thread(wait, obj=self, clock=self.clock, name=f"{self.name}-wait")
 
     def stop(self, *, success: bool = False) -> None:
         for event in list(self._waits):

@@ -100,6 +100,9 @@ class SimClock:
             timer._thread.start()
         return timer
 
+    def hold(self, name: str) -> "SimHold":
+        return SimHold(self, name)
+
     def _run_realtime(self, timer: SimTimer) -> None:
         due = self.now() + timer.period
         while not timer.cancelled:
@@ -108,3 +111,22 @@ class SimClock:
                 break
             timer.fire(self.now())
             due += timer.period
+
+
+class SimHold:
+    """A hold on the simulated clock (the ``Hold`` protocol of ``labctl.devices.clock``)."""
+
+    def __init__(self, clock: SimClock, name: str):
+        self.clock, self.name = clock, name
+
+    def adopt(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+    def release_until(self, ready: Callable[[], bool]) -> None:
+        pass
+
+    def reacquire(self) -> None:
+        pass

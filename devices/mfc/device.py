@@ -14,6 +14,7 @@ from ophyd.status import Status
 from ..errors import LimitError, ProtocolError
 from ..signals import DriverSignal
 from ..units import magnitude
+from ..status import finished
 from .propar import CAPACITY, CAPACITY_UNIT, FLUID_NAME, FMEASURE, FSETPOINT, Propar
 
 # capacity units (as the instrument spells them, lower case) -> mL/min per unit
@@ -87,9 +88,7 @@ class MassFlowController(Device):
         """Send the setpoint; done once the instrument acknowledged it (the flow follows on its own)."""
         flow = self.check_setpoint(value)
         self.setpoint.put(flow)
-        status = Status(obj=self)
-        status.set_finished()
-        return status
+        return finished(self)
 
     def safe(self) -> None:
         """Set the profile's safe setpoint (no flow when the profile does not say)."""

@@ -24,6 +24,7 @@ from ophyd.status import Status
 from ..clock import Clock
 from ..errors import InstrumentError
 from ..signals import DriverSignal, SignalRO
+from ..status import run_in_thread
 from . import analyser as _analyser
 
 log = logging.getLogger(__name__)
@@ -98,22 +99,12 @@ class GasAnalyser(Device):
             return reading
 
     def trigger(self) -> Status:
-        status = Status(obj=self)
         failure = self._take_failure()
         if failure is not None:
+            status = Status(obj=self)
             status.set_exception(failure)
             return status
-
-        def run():
-            try:
-                self._measure()
-            except Exception as exc:
-                status.set_exception(exc)
-            else:
-                status.set_finished()
-
-        threading.Thread(target=run, daemon=True, name=f"{self.name}-cycle").start()
-        return status
+        return run_in_thread(self._measure, obj=self, clock=self.clock, name=f"{self.name}-cycle")
 
     def read(self):
         failure = self._take_failure()

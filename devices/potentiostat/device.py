@@ -27,15 +27,10 @@ from ophyd.status import Status
 from ..clock import Clock
 from ..errors import InstrumentError
 from ..signals import DriverSignal, Signal
+from ..status import finished, run_in_thread
 from .backend import IMPEDANCE_COLUMNS, INTEGER_COLUMNS, ROW_UNITS, TIME_COLUMNS, PotentiostatBackend
 
 DEFAULT_POLL_S = 5.0   # lab seconds between polls while waiting for the end (the instrument buffers)
-
-
-def _done(obj) -> Status:
-    status = Status(obj=obj)
-    status.set_finished()
-    return status
 
 
 class _Rows:
@@ -90,7 +85,6 @@ class Potentiostat(Device):
         self._technique = None
         self._running = False
         self._t0 = 0.0
-        self._watcher: threading.Thread | None = None
         super().__init__(name=name, **kwargs)
         self.electrode_area.put(float(electrode_area_cm2))
         self.info = backend.connect()
@@ -141,7 +135,7 @@ class Potentiostat(Device):
                                                  f"still running; stop it first")
             self.backend.load(technique)
             self._technique = technique
-        return _done(self)
+        return finished(self)
 
     def kickoff(self) -> Status:
         """Switch the cell on and start the prepared technique."""
@@ -155,7 +149,7 @@ class Potentiostat(Device):
                 self.backend.cell_off()   # a start refused half-way may have switched the cell on
                 raise
             self._running = True
-        return _done(self)
+        return finished(self)
 
     def poll(self) -> bool:
         """Fetch the rows the instrument has decoded; True while the technique runs."""
@@ -171,19 +165,12 @@ class Potentiostat(Device):
 
     def complete(self) -> Status:
         """A status that finishes when the instrument ends the technique."""
-        status = Status(obj=self)
 
         def watch():
-            try:
-                while self.poll():
-                    self.clock.sleep(self.poll_period)
-                status.set_finished()
-            except Exception as exc:  # surface instrument failures to the plan
-                status.set_exception(exc)
+            while self.poll():
+                self.clock.sleep(self.poll_period)
 
-        self._watcher = threading.Thread(target=watch, daemon=True, name=f"{self.name}-complete")
-        self._watcher.start()
-        return status
+        return run_in_thread(watch, obj=self, clock=self.clock, name=f"{self.name}-complete")
 
     def describe_collect(self) -> dict:
         return self._time_rows.describe()

@@ -18,6 +18,7 @@ from ophyd.status import Status
 from labctl.devices.errors import LimitError
 from labctl.devices.signals import DriverSignal
 from labctl.devices.units import magnitude
+from labctl.devices.status import finished
 
 DIRECTIONS = ("infuse", "withdraw")
 
@@ -53,9 +54,7 @@ class _SetNow(DriverSignal):
 
     def set(self, value, **kwargs):
         self.put(value)
-        status = Status(obj=self)
-        status.set_finished()
-        return status
+        return finished(self)
 
 
 class SyringePump(Device):
@@ -170,9 +169,7 @@ class SyringePump(Device):
             self._apply(rate)
             if not self.driver.running():
                 self.driver.run()
-        status = Status(obj=self)
-        status.set_finished()
-        return status
+        return finished(self)
 
     def stop(self, *, success: bool = False) -> None:
         """Stop pumping. The RunEngine calls ``stop(success=True)`` on everything a plan moved when the

@@ -7,7 +7,6 @@ refused before anything moves; the move's status finishes once the position has 
 
 from __future__ import annotations
 
-import threading
 from typing import Mapping
 
 from ophyd import Component as Cpt
@@ -16,6 +15,7 @@ from ophyd.status import Status
 
 from ..errors import LimitError
 from ..signals import DriverSignal
+from ..status import run_in_thread
 from .vici import POSITIONS, ViciActuator
 
 
@@ -75,19 +75,12 @@ class TwoPositionValve(Device):
     # -- Movable ----------------------------------------------------------------------------------
     def set(self, position: str) -> Status:
         port = self.port_for(position)  # refuse before anything moves
-        status = Status(obj=self)
 
         def run():
-            try:
-                self._driver.move(port)
-                self.position_name._readback = position
-            except Exception as exc:
-                status.set_exception(exc)
-            else:
-                status.set_finished()
+            self._driver.move(port)
+            self.position_name._readback = position
 
-        threading.Thread(target=run, daemon=True, name=f"{self.name}-move").start()
-        return status
+        return run_in_thread(run, obj=self, clock=self._driver.clock, name=f"{self.name}-move")
 
     def safe(self) -> None:
         """Send the valve to its safe position (if the profile names one) and wait until it is there."""
