@@ -16,19 +16,11 @@ from bluesky.utils import RunEngineInterrupted
 import labctl
 from labctl.devices.clock import WallClock
 
-from . import page_validation
+from .engine import run_engine  # noqa: F401  (the one RunEngine factory, used from here too)
 from .drivers import BuildContext, FactoryMissing, driver
 from .profile import InstrumentSpec, Profile, load_profile
 
 log = logging.getLogger(__name__)
-
-
-def run_engine(md: dict | None = None, **options) -> RunEngine:
-    """The one place labctl makes a RunEngine: sessions use it, and so do the tests and benchmarks that drive
-    a few devices without a whole lab, so every engine starts out configured alike (including the cheaper
-    event-page validation of :mod:`labctl.page_validation`)."""
-    page_validation.install()
-    return RunEngine(dict(md or {}), **options)
 
 
 class SessionError(RuntimeError):
@@ -78,7 +70,7 @@ class Session:
             clock = devices[order[0].name]
             if "operator" not in devices:
                 devices["operator"] = _operator(simlab, ctx.clock, profile)
-            RE = run_engine(scan_id_source=_scan_id_source(storage))
+            RE = run_engine(scan_id_source=_scan_id_source(storage), clock=ctx.clock)
             storage.subscribe(RE)
             RE.md.update(_run_metadata(profile, simlab, metadata or {}))
         except BaseException:

@@ -1,15 +1,19 @@
-"""The simulated lab's clock, shared by the world and every simulated instrument.
+"""The simulated lab's clock, shared by the world, every simulated instrument and every experiment.
 
 Two ways to run:
 
-* ``acceleration=None`` (default): as fast as the machine allows. Lab time stands still until somebody waits
-  on it; ``sleep(dt)`` then advances it by ``dt`` at once, firing every timer that falls due on the way, in
-  order, in the sleeping thread. Runs are deterministic. Waits from several threads advance time one after
-  the other.
+* ``acceleration=None`` (default): a discrete-event clock, as fast as the machine allows. Lab time stands
+  still while anybody works at the current lab time and jumps to the next moment somebody is due: a
+  sleeper's deadline or a timer. Work is anybody holding a :class:`SimHold` (device work handed to a
+  thread, an experiment's RunEngine between two waits), so several experiments sharing the clock each
+  see their steps happen at the lab times they asked for, whatever the threads' interleaving or the
+  machine's speed. Time is advanced by the sleeping threads themselves, one at a time: no thread of the
+  clock's own, and a lone sleeper advances time at once, in its own thread.
 * ``acceleration=k``: lab time runs ``k`` times faster than wall time, for clients outside the process
-  (a TCP or pseudo-terminal simulator) that expect time to pass on its own.
+  (a TCP or pseudo-terminal simulator) that expect time to pass on its own. Holds mean nothing there.
 
-The world is stepped lazily: whoever reads it first brings it up to ``now()``.
+At one lab time, timers fire before sleepers wake, each kind in the order it was scheduled. The world is
+stepped lazily: whoever reads it first brings it up to ``now()``.
 """
 
 from __future__ import annotations
@@ -22,12 +26,16 @@ import time
 from typing import Callable
 
 EPOCH_DEFAULT = None  # start at the wall time of creation
+STALL_WARNING_S = 60.0  # wall seconds without progress, while sleepers wait, before the holders are logged
 
 log = logging.getLogger(__name__)
 
+_TIMER, _SLEEPER = 0, 1   # at one lab time, timers first
+
 
 class SimTimer:
-    def __init__(self, clock: "SimClock", period: float, callback: Callable[[float], None]):
+    def __init__(self, clock: "SimClock", period: float | None, callback: Callable[[float], None]):
+        """``period=None``: a one-shot timer."""
         self.clock, self.period, self.callback = clock, period, callback
         self.cancelled = False
         self.failures = 0
@@ -43,7 +51,69 @@ class SimTimer:
             self.callback(now)
         except Exception:
             self.failures += 1
-            log.exception("periodic call %r failed (%d so far); the timer goes on", self.callback, self.failures)
+            log.exception("timed call %r failed (%d so far); the timer goes on", self.callback, self.failures)
+
+
+class _Sleeper:
+    __slots__ = ("thread", "holds", "woken")
+
+    def __init__(self, holds: list["SimHold"]):
+        self.thread = threading.current_thread()
+        self.holds = holds
+        self.woken = False
+
+
+class SimHold:
+    """Work in progress at the current lab time (the ``Hold`` protocol of ``labctl.devices.clock``).
+
+    States: ``held`` (lab time cannot advance), ``released`` (gone), ``waiting`` (let go until ``ready()`` is
+    true, then counted as held again), ``asleep`` (its thread sleeps on the clock).
+    """
+
+    def __init__(self, clock: "SimClock", name: str):
+        self.clock, self.name = clock, name
+        self.state = "held"
+        self.ready: Callable[[], bool] | None = None
+        with clock._cond:
+            clock._held.add(self)
+
+    def adopt(self) -> None:
+        self.clock._adopted().append(self)
+
+    def release(self) -> None:
+        clock = self.clock
+        with clock._cond:
+            if self.state == "released":
+                return
+            clock._held.discard(self)
+            clock._waiting.discard(self)
+            self.state, self.ready = "released", None
+            clock._cond.notify_all()
+        adopted = clock._adopted()
+        if self in adopted:
+            adopted.remove(self)
+
+    def release_until(self, ready: Callable[[], bool]) -> None:
+        clock = self.clock
+        with clock._cond:
+            if self.state == "released":
+                return
+            clock._held.discard(self)
+            self.state, self.ready = "waiting", ready
+            clock._waiting.add(self)
+            clock._cond.notify_all()
+
+    def reacquire(self) -> None:
+        clock = self.clock
+        with clock._cond:
+            if self.state == "held":
+                return
+            clock._waiting.discard(self)
+            self.state, self.ready = "held", None
+            clock._held.add(self)
+
+    def __repr__(self) -> str:
+        return f"<SimHold {self.name!r} {self.state}>"
 
 
 class SimClock:
@@ -54,9 +124,16 @@ class SimClock:
         self._start = time.time() if start is None else float(start)
         self._now = self._start
         self._wall0 = time.monotonic()
-        self._lock = threading.RLock()
-        self._timers: list[tuple[float, int, SimTimer]] = []
+        self._cond = threading.Condition(threading.RLock())
+        self._events: list[tuple[float, int, int, object]] = []   # (due, kind, seq, timer | sleeper)
         self._seq = itertools.count()
+        self._held: set[SimHold] = set()
+        self._waiting: set[SimHold] = set()
+        self._returning: set[_Sleeper] = set()   # woken sleepers without a hold, until they are back
+        self._advancing: threading.Thread | None = None
+        self._firing = False
+        self._local = threading.local()
+        self._progress = time.monotonic()
 
     # -- the Clock protocol -------------------------------------------------------------------------
     def now(self) -> float:
@@ -74,16 +151,24 @@ class SimClock:
         if self.acceleration is not None:
             time.sleep(seconds / self.acceleration)
             return
-        with self._lock:
-            target = self._now + seconds
-            while self._timers and self._timers[0][0] <= target:
-                due, _, timer = heapq.heappop(self._timers)
-                if timer.cancelled:
-                    continue
-                self._now = max(self._now, due)
-                heapq.heappush(self._timers, (due + timer.period, next(self._seq), timer))
-                timer.fire(self._now)
-            self._now = max(self._now, target)
+        with self._cond:
+            if self._advancing is threading.current_thread():
+                raise RuntimeError("a timer callback cannot sleep on the simulated clock")
+            holds = [h for h in self._adopted() if h.state == "held"]
+            for hold in holds:
+                self._held.discard(hold)
+                hold.state = "asleep"
+            me = _Sleeper(holds)
+            self._push(self._now + seconds, _SLEEPER, me)
+            self._cond.notify_all()
+            while not me.woken:
+                if self._advancing is None and self._quiescent():
+                    self._advance(me)
+                else:
+                    self._wait()
+            if me in self._returning:
+                self._returning.discard(me)
+                self._cond.notify_all()
 
     advance = sleep  # reads better in tests and simulators: ``lab.clock.advance(3600)``
 
@@ -92,17 +177,75 @@ class SimClock:
             raise ValueError(f"timer period must be positive, got {period}")
         timer = SimTimer(self, period, callback)
         if self.acceleration is None:
-            with self._lock:
-                heapq.heappush(self._timers, (self._now + period, next(self._seq), timer))
+            with self._cond:
+                self._push(self._now + period, _TIMER, timer)
         else:
             timer._thread = threading.Thread(target=self._run_realtime, args=(timer,), daemon=True,
                                              name="sim-timer")
             timer._thread.start()
         return timer
 
-    def hold(self, name: str) -> "SimHold":
+    def hold(self, name: str) -> SimHold:
         return SimHold(self, name)
 
+    # -- the discrete-event core --------------------------------------------------------------------
+    def _adopted(self) -> list[SimHold]:
+        try:
+            return self._local.holds
+        except AttributeError:
+            self._local.holds = []
+            return self._local.holds
+
+    def _push(self, due: float, kind: int, entry) -> None:
+        heapq.heappush(self._events, (due, kind, next(self._seq), entry))
+
+    def _quiescent(self) -> bool:
+        """Nobody works at the current lab time (call with the lock held)."""
+        if self._held or self._firing or self._returning:
+            return False
+        return not any(h.ready() for h in list(self._waiting))
+
+    def _wait(self) -> None:
+        if not self._cond.wait(timeout=STALL_WARNING_S / 4):
+            if time.monotonic() - self._progress > STALL_WARNING_S:
+                self._progress = time.monotonic()
+                log.warning("simulated lab time stalled at %.3f for %.0f s: held by %s", self._now,
+                            STALL_WARNING_S, sorted(h.name for h in self._held | self._waiting) or "nobody")
+
+    def _advance(self, me: _Sleeper) -> None:
+        """Move lab time on, event by event, until somebody has work to do (call with the lock held)."""
+        self._advancing = threading.current_thread()
+        try:
+            while self._events and self._quiescent() and not me.woken:
+                due, kind, _, entry = heapq.heappop(self._events)
+                if kind == _TIMER:
+                    if entry.cancelled:
+                        continue
+                    self._now = max(self._now, due)
+                    if entry.period is not None:
+                        self._push(due + entry.period, _TIMER, entry)
+                    self._firing = True
+                    self._cond.release()
+                    try:
+                        entry.fire(self._now)
+                    finally:
+                        self._cond.acquire()
+                        self._firing = False
+                else:
+                    self._now = max(self._now, due)
+                    for hold in entry.holds:
+                        if hold.state == "asleep":
+                            hold.state = "held"
+                            self._held.add(hold)
+                    if entry is not me and not entry.holds:
+                        self._returning.add(entry)   # it acts at this lab time once it is back
+                    entry.woken = True
+                self._progress = time.monotonic()
+        finally:
+            self._advancing = None
+            self._cond.notify_all()
+
+    # -- real-time mode -----------------------------------------------------------------------------
     def _run_realtime(self, timer: SimTimer) -> None:
         due = self.now() + timer.period
         while not timer.cancelled:
@@ -111,22 +254,3 @@ class SimClock:
                 break
             timer.fire(self.now())
             due += timer.period
-
-
-class SimHold:
-    """A hold on the simulated clock (the ``Hold`` protocol of ``labctl.devices.clock``)."""
-
-    def __init__(self, clock: SimClock, name: str):
-        self.clock, self.name = clock, name
-
-    def adopt(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
-
-    def release_until(self, ready: Callable[[], bool]) -> None:
-        pass
-
-    def reacquire(self) -> None:
-        pass

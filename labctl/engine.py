@@ -1,0 +1,98 @@
+"""The lab's RunEngine: bluesky's, with lab time in every run's start and stop documents and a hold on the
+lab clock while it works.
+
+Several RunEngines may share one simulated clock (one per experiment running at once). The clock only
+moves lab time on while nobody works at the current lab time, so each engine holds the clock while it goes
+through its messages and lets go while it waits: during a ``wait`` until the statuses it waits for are done
+(from then on it counts as working again, so lab time cannot slip between the end of a move and the
+plan's next step), while paused, and when idle. On the wall clock the hold costs nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from bluesky import RunEngine
+
+from labctl.devices.clock import Clock, WallClock
+
+from . import page_validation
+
+#: commands during which the engine waits: for statuses, or for a person or the wall clock
+_WAITS = ("wait", "input", "wait_for")
+
+
+class LabRunEngine(RunEngine):
+    """A RunEngine that keeps a hold on the lab clock while it works and stamps ``lab_time`` (the lab clock,
+    seconds since the epoch) on every start and stop document, so a run's lab-time span is known without
+    reading its data. On the real lab ``lab_time`` equals wall time; in the simulated lab it is the simulated
+    clock. The hold is kept by the engine's own commands and state changes, so every wait counts, replays
+    after a resume included, whatever hooks a user sets."""
+
+    def __init__(self, *args, lab_clock: Clock | None = None, hold_name: str = "RunEngine", **kwargs):
+        self.lab_clock: Clock = lab_clock or WallClock()
+        self._hold = self.lab_clock.hold(hold_name)
+        self._hold.release_until(_never)   # an idle engine holds nothing
+        self._hold_thread: threading.Thread | None = None
+        self._user_state_hook = None
+        super().__init__(*args, **kwargs)
+        for command in _WAITS:
+            self.register_command(command, self._letting_go(command, self._command_registry[command]))
+
+    # -- lab time in the documents ------------------------------------------------------------------
+    def emit_sync(self, name, doc):
+        if getattr(name, "value", name) in ("start", "stop"):
+            doc["lab_time"] = self.lab_clock.now()
+        super().emit_sync(name, doc)
+
+    # -- the hold -----------------------------------------------------------------------------------
+    def _letting_go(self, command: str, wait):
+        async def letting_go(msg):
+            if self._hold_thread is not threading.current_thread():
+                # the engine's loop thread: a clock.sleep there lets go of the hold while it sleeps
+                self._hold_thread = threading.current_thread()
+                self._hold.adopt()
+            if command == "wait":
+                group = msg.args[0] if msg.args else msg.kwargs.get("group")
+                # the engine keeps each group's statuses until the wait for it; bluesky has no public view
+                statuses = list(self._status_objs.get(group, ()))
+                self._hold.release_until(lambda: all(s.done for s in statuses))
+            else:
+                self._hold.release_until(_never)
+            try:
+                return await wait(msg)
+            finally:
+                if self.state != "paused":  # a pause lets go until the resume
+                    self._hold.reacquire()
+
+        return letting_go
+
+    @property
+    def state_hook(self):
+        return self._on_state
+
+    @state_hook.setter
+    def state_hook(self, hook) -> None:
+        self._user_state_hook = hook
+
+    def _on_state(self, new: str, old: str) -> None:
+        if new == "running":
+            self._hold.reacquire()
+        elif new in ("paused", "idle", "panicked"):
+            self._hold.release_until(_never)
+        if self._user_state_hook is not None:
+            self._user_state_hook(new, old)
+
+
+def _never() -> bool:
+    return False
+
+
+def run_engine(md: dict | None = None, *, clock: Clock | None = None, name: str = "RunEngine",
+               **options: Any) -> LabRunEngine:
+    """The one place labctl makes a RunEngine: sessions, experiments, tests and benchmarks all get one
+    configured alike (the cheaper event-page validation of :mod:`labctl.page_validation`, lab time in start
+    and stop documents, and a hold on the lab *clock*)."""
+    page_validation.install()
+    return LabRunEngine(dict(md or {}), lab_clock=clock, hold_name=name, **options)
