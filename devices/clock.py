@@ -47,7 +47,7 @@ class Hold(Protocol):
         waiter resumes at the lab time its wait ended."""
 
     def reacquire(self) -> None:
-        """Hold again (after :meth:`release_until`)."""
+        """Hold again (after :meth:`release_until` or :meth:`release`)."""
 
 
 @runtime_checkable
@@ -68,6 +68,10 @@ class Clock(Protocol):
 
     def hold(self, name: str) -> Hold:
         """A :class:`Hold` on lab time, named for what holds it (shown when lab time is stalled)."""
+
+    def settle(self) -> None:
+        """Return once everybody else working at the current lab time is done (the calling thread's holds
+        are let go meanwhile); lab time does not move on. The wall clock returns at once."""
 
 
 class _NoHold:
@@ -104,6 +108,9 @@ class WallClock:
 
     def hold(self, name: str) -> Hold:
         return NO_HOLD
+
+    def settle(self) -> None:
+        pass
 
 
 class _ThreadTimer:

@@ -15,7 +15,7 @@ from typing import Any
 
 from bluesky import RunEngine
 
-from labctl.devices.clock import Clock, WallClock
+from labctl.devices.clock import Clock, Hold, WallClock
 
 from . import page_validation
 
@@ -35,6 +35,7 @@ class LabRunEngine(RunEngine):
         self._hold = self.lab_clock.hold(hold_name)
         self._hold.release_until(_never)   # an idle engine holds nothing
         self._hold_thread: threading.Thread | None = None
+        self._between: Hold | None = None
         self._user_state_hook = None
         super().__init__(*args, **kwargs)
         for command in _WAITS:
@@ -68,6 +69,12 @@ class LabRunEngine(RunEngine):
 
         return letting_go
 
+    def hold_between_plans(self, hold: Hold | None) -> None:
+        """Hand the engine the hold of whoever runs it (an experiment's thread): it is let go while a plan
+        runs (the engine's own hold takes over) or is paused, and taken back when the plan ends, so the
+        runner acts on the end at the lab time the plan ended."""
+        self._between = hold
+
     @property
     def state_hook(self):
         return self._on_state
@@ -77,9 +84,14 @@ class LabRunEngine(RunEngine):
         self._user_state_hook = hook
 
     def _on_state(self, new: str, old: str) -> None:
+        between = self._between
         if new == "running":
             self._hold.reacquire()
+            if between is not None:
+                between.release_until(_never)
         elif new in ("paused", "idle", "panicked"):
+            if between is not None and new != "paused":
+                between.reacquire()
             self._hold.release_until(_never)
         if self._user_state_hook is not None:
             self._user_state_hook(new, old)

@@ -9,6 +9,8 @@ Two ways to run:
   see their steps happen at the lab times they asked for, whatever the threads' interleaving or the
   machine's speed. Time is advanced by the sleeping threads themselves, one at a time: no thread of the
   clock's own, and a lone sleeper advances time at once, in its own thread.
+  ``settle()`` waits, without moving lab time on, until everybody else working at the current lab time
+  is done: a scheduler deciding what starts next sees every step taken at that lab time.
 * ``acceleration=k``: lab time runs ``k`` times faster than wall time, for clients outside the process
   (a TCP or pseudo-terminal simulator) that expect time to pass on its own. Holds mean nothing there.
 
@@ -30,7 +32,7 @@ STALL_WARNING_S = 60.0  # wall seconds without progress, while sleepers wait, be
 
 log = logging.getLogger(__name__)
 
-_TIMER, _SLEEPER = 0, 1   # at one lab time, timers first
+_SETTLER, _TIMER, _SLEEPER = -1, 0, 1   # at one lab time: settlers, then timers, then sleepers
 
 
 class SimTimer:
@@ -151,15 +153,25 @@ class SimClock:
         if self.acceleration is not None:
             time.sleep(seconds / self.acceleration)
             return
+        self._block(seconds, _SLEEPER)
+
+    def settle(self) -> None:
+        """Return once everybody else working at the current lab time is done, without lab time moving on:
+        for decisions that must see every step taken at this lab time (what ended, what is free)."""
+        if self.acceleration is None:
+            self._block(0.0, _SETTLER)
+
+    def _block(self, seconds: float, kind: int) -> None:
         with self._cond:
             if self._advancing is threading.current_thread():
                 raise RuntimeError("a timer callback cannot sleep on the simulated clock")
-            holds = [h for h in self._adopted() if h.state == "held"]
+            holds = [h for h in self._adopted() if h.state in ("held", "waiting")]
             for hold in holds:
                 self._held.discard(hold)
-                hold.state = "asleep"
+                self._waiting.discard(hold)
+                hold.state, hold.ready = "asleep", None
             me = _Sleeper(holds)
-            self._push(self._now + seconds, _SLEEPER, me)
+            self._push(self._now + seconds, kind, me)
             self._cond.notify_all()
             while not me.woken:
                 if self._advancing is None and self._quiescent():

@@ -35,7 +35,9 @@ class SimLab:
             accel = None
         elif not float(accel) > 0:
             raise ValueError(f"[sim] acceleration must be 0 (as fast as possible) or positive, got {accel}")
-        self.clock = SimClock(acceleration=accel if accel is None else float(accel))
+        start = config.get("start")   # lab time at start-up (s since the epoch); default: the wall time
+        self.clock = SimClock(start=None if start is None else float(start),
+                              acceleration=accel if accel is None else float(accel))
         self.world = World(self.clock, seed=int(config.get("seed", 0)), noise=float(config.get("noise", 1.0)))
         for name, spec in (config.get("cells") or {}).items():
             self.world.add_cell(name, spec.get("kind", "coin"), spec.get("electrolyte", "ecdmc"),

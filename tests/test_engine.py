@@ -24,9 +24,16 @@ def _ticks(clock_device, period, count):
     return plan()
 
 
-def _run(RE, plan, docs):
+def _run(RE, plan, docs, hold=None):
     RE.subscribe(lambda name, doc: docs.append((name, doc)))
-    RE(plan)
+    if hold is not None:
+        hold.adopt()
+        RE.hold_between_plans(hold)
+    try:
+        RE(plan)
+    finally:
+        if hold is not None:
+            hold.release()
 
 
 def _times(docs):
@@ -34,11 +41,12 @@ def _times(docs):
 
 
 def _engines_at_once(clock, plans):
-    """Run each (name, plan) in its own engine and thread, all at once; the documents per name."""
+    """Run each (name, plan) in its own engine and thread, all started at the same lab time (each thread
+    holds the clock from the moment it is started until its engine takes over); the documents per name."""
     docs = {name: [] for name, _ in plans}
     engines = {name: run_engine(clock=clock, name=name, context_managers=[]) for name, _ in plans}
-    threads = [threading.Thread(target=_run, args=(engines[name], plan, docs[name]), daemon=True)
-               for name, plan in plans]
+    threads = [threading.Thread(target=_run, args=(engines[name], plan, docs[name], clock.hold(name)),
+                                daemon=True) for name, plan in plans]
     for t in threads:
         t.start()
     for t in threads:

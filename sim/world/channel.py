@@ -136,7 +136,7 @@ class PotentiostatChannel:
 
     def load(self, steps) -> None:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             if self._state == "run":
                 raise RuntimeError(f"channel {self.name}: stop the running program before loading another")
             steps = list(steps)
@@ -147,12 +147,12 @@ class PotentiostatChannel:
 
     def start(self) -> None:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             if self._state == "run":
                 raise RuntimeError(f"channel {self.name}: already running")
             if not self._steps:
                 raise RuntimeError(f"channel {self.name}: no program loaded")
-            self._t0, self._tc = self._world._t, 0.0
+            self._t0, self._tc = self._wt, 0.0
             self._samples, self.step_log = [], []
             self._state, self._step_index, self._ended_by = "run", 0, None
             if self._active_cell() is None:
@@ -162,7 +162,7 @@ class PotentiostatChannel:
 
     def stop(self) -> None:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             if self._state == "run":
                 self.step_log.append((self._step_index, "stopped", self._tc))
                 self._finish("stopped")
@@ -170,44 +170,44 @@ class PotentiostatChannel:
     @property
     def state(self) -> str:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             return self._state
 
     @property
     def step_index(self) -> int:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             return self._step_index
 
     @property
     def ended_by(self):
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             return self._ended_by
 
     @property
     def elapsed(self) -> float:
         """Seconds since start() that the firmware has processed."""
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             return self._tc
 
     def drain(self) -> list:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             out, self._samples = self._samples, []
             return out
 
     def instant(self) -> tuple[float, float]:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             cell = self._active_cell()
             if cell is None:
                 return 0.0, 0.0
             if self._state == "run":
                 e, i = self._last
             else:
-                e, i = cell.ocv(self._world._t), 0.0
+                e, i = cell.ocv(self._wt), 0.0
             n = self._noise(1)
             return float(e + n[0, 0]), float(i + n[1, 0] * (I_NOISE_REL * abs(i) + I_NOISE_ABS) / E_NOISE)
 

@@ -26,7 +26,7 @@ class SyringePump:
     # -- public ---------------------------------------------------------------------------------------
     def _get(self, attr):
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             return getattr(self, attr)
 
     diameter_mm = property(lambda self: self._get("_diameter"))
@@ -36,7 +36,7 @@ class SyringePump:
         if not value > 0:
             raise ValueError(f"pump {self.name}: diameter must be positive, got {value}")
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             self._diameter = float(value)
 
     volume_uL = property(lambda self: self._get("_volume"))
@@ -57,7 +57,7 @@ class SyringePump:
         if target_uL is not None and not target_uL > 0:
             raise ValueError(f"pump {self.name}: target volume must be positive, got {target_uL}")
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             self._rate, self._direction, self._target, self._moved = float(rate_uL_h), direction, target_uL, 0.0
             self._stalled = self._blocked
             self._running = not self._blocked
@@ -66,12 +66,12 @@ class SyringePump:
 
     def stop(self) -> None:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             self._running = False
 
     def clear_volumes(self) -> None:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             self._infused = self._withdrawn = 0.0
 
     def refill(self, contents: str, volume_uL: float) -> None:
@@ -79,7 +79,7 @@ class SyringePump:
         if not volume_uL > 0:
             raise ValueError(f"pump {self.name}: syringe volume must be positive, got {volume_uL}")
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self)
             self._contents, self._contents_uL = contents, float(volume_uL)
             self._volume = max(self._volume, float(volume_uL))
             self._stalled = False

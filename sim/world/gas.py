@@ -49,23 +49,23 @@ class Valve:
     @property
     def position(self) -> str:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             return self._position
 
     @property
     def moving(self) -> bool:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             return self._target is not None
 
     def move_to(self, position: str) -> None:
         if position not in ("A", "B"):
             raise ValueError(f"valve {self.name}: position must be 'A' or 'B', got {position!r}")
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             if self._target is None and position == self._position:
                 return
-            self._target, self._arrive = position, self._world._t + self.move_time_s
+            self._target, self._arrive = position, self._world.gas._wt + self.move_time_s
 
     def _next_event(self) -> float | None:
         return self._arrive if self._target is not None else None
@@ -88,7 +88,7 @@ class FlowController:
     @property
     def setpoint_mL_min(self) -> float:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             return self._setpoint
 
     @setpoint_mL_min.setter
@@ -96,14 +96,14 @@ class FlowController:
         if not math.isfinite(value):
             raise ValueError(f"mfc {self.name}: setpoint must be finite")
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             self._setpoint = min(max(float(value), 0.0), self.capacity_mL_min)
 
     @property
     def flow_mL_min(self) -> float:
         """Measured flow (with reading noise)."""
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             noise = self._world.noise * MFC_NOISE * self.capacity_mL_min
             return self._flow + (float(self._rng.standard_normal()) * noise if noise else 0.0)
 
@@ -138,7 +138,8 @@ class TitrationVial:
 
     def load(self, cell_name: str) -> None:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas, *([self._world._cells[cell_name]] if cell_name in self._world._cells
+                                                 else []))
             inv = self._world._cells[cell_name]._inventory() if cell_name in self._world._cells else None
             if inv is None:
                 raise KeyError(f"no cell named {cell_name!r}")
@@ -152,7 +153,7 @@ class TitrationVial:
         if not volume_uL > 0:
             raise ValueError(f"D2O volume must be positive, got {volume_uL}")
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             self._add_d2o(volume_uL)
 
     def _add_d2o(self, volume_uL: float) -> None:
@@ -160,13 +161,13 @@ class TitrationVial:
 
     def headspace(self) -> dict[str, float]:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             return self._headspace.as_dict()
 
     def remaining(self) -> dict[str, float]:
         """Unreacted metallic Na, NaH and organic SEI (mol) and D2O left (mol)."""
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             return {"Na": self.na_mol, "NaH": self.nah_mol, "organic": self.organic_mol, "D2O": self.d2o_mol}
 
     def _active(self) -> bool:
@@ -212,7 +213,7 @@ class GasPort:
 
     def connect_vessel(self, name: str | None) -> None:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self, *([self._world._cells[name]] if name in self._world._cells else []))
             if name is not None and name != "titration" and name not in self._world._cells:
                 raise KeyError(f"nothing named {name!r} can go on the gas port (cells: "
                                f"{sorted(self._world._cells)} or 'titration')")
@@ -221,7 +222,7 @@ class GasPort:
     def delivered_mol(self) -> dict[str, float]:
         """Moles of each gas that have reached the MS inlet and left through it (exact bookkeeping)."""
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             return {g: float(self.delivered[i]) for i, g in enumerate(SPECIES)}
 
     def _vessel_volume(self) -> GasVolume | None:

@@ -43,12 +43,12 @@ class MassSpec:
         if not 0 < emission_mA <= 3.5:
             raise ValueError(f"{self.name}: emission must be in (0, 3.5] mA, got {emission_mA}")
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             self._emission = 0.0 if self._burned else float(emission_mA)
 
     def filament_off(self) -> None:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             self._emission = 0.0
 
     @property
@@ -98,7 +98,7 @@ class MassSpec:
     def fraction(self, gas: str) -> float:
         """True mole fraction of *gas* arriving at the inlet (Ar is the balance)."""
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             x = self._world.gas._inlet_fractions()
             if gas == "Ar":
                 return float(max(1.0 - x.sum(), 0.0))
@@ -108,13 +108,13 @@ class MassSpec:
 
     def total_pressure(self) -> float:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             return P_INLET_TORR + sum(BACKGROUND_TORR.values())
 
     def partial_pressures(self) -> dict[str, float]:
         """Torr of every gas in the chamber: inlet gas plus residual background."""
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             x = self._world.gas._inlet_fractions()
             p = {g: float(x[i]) * P_INLET_TORR for i, g in enumerate(SPECIES)}
             p["Ar"] = max(1.0 - float(x.sum()), 0.0) * P_INLET_TORR
@@ -128,7 +128,7 @@ class MassSpec:
         if not 1 <= mz <= 300:
             raise ValueError(f"{self.name}: m/z must be 1-300, got {mz}")
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._world.gas)
             signal = 0.0
             if self._emission > 0:
                 scale = S_BASE * self._emission * self.gain()

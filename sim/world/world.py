@@ -1,9 +1,13 @@
 """The simulated lab's physical world, stepped lazily by the shared SimClock.
 
-Every accessor first brings the world up to ``clock.now()`` under one lock. Stepping runs the potentiostat
-firmware, pumps, titration chemistry, MFC and gas line over the elapsed interval; it is cut at valve
-arrivals and, while gas flows from a vessel that is still producing gas, into pieces of at most
-``COUPLED_STEP`` so that gas made in one piece is swept in the next.
+Every accessor first brings what it reads up to ``clock.now()`` under one lock. The world is stepped by
+coupled parts: a potentiostat channel with its cell, a syringe pump with what it feeds, the gas side (valves,
+MFCs, line, titration vial, MS) with the cell on the gas port. Each part keeps its own world time and is
+stepped only when something of it is read or moved, so an experiment's data depend on its own steps alone,
+never on what other experiments sharing the lab do meanwhile. Stepping runs the potentiostat firmware, pumps,
+titration chemistry, MFC and gas line over the elapsed interval; it is cut at valve arrivals and, while gas
+flows from a vessel that is still producing gas, into pieces of at most ``COUPLED_STEP`` so that gas made in
+one piece is swept in the next.
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ class World:
             raise ValueError(f"noise must be >= 0, got {noise}")
         self.clock, self.seed, self.noise = clock, int(seed), float(noise)
         self._lock = threading.RLock()
-        self._t = clock.now()
         self._cells: dict[str, Cell] = {}
         self._channels: dict[str, PotentiostatChannel] = {}
         self._pumps: dict[str, SyringePump] = {}
@@ -45,6 +48,7 @@ class World:
         self._mfcs: dict[str, FlowController] = {}
         self._ms: dict[str, MassSpec] = {}
         self.gas = GasPort(self)
+        self.gas._wt = clock.now()
         self.titration = TitrationVial(self)
         self._busy = False
         self._views: dict[str, _CellView] = {}
@@ -56,17 +60,53 @@ class World:
     def now(self) -> float:
         return self.clock.now()
 
-    def _sync(self) -> None:
+    def _sync(self, *parts) -> None:
+        """Bring *parts* (channels, pumps, cells, the gas port; all when none is named) and everything
+        coupled to them up to the clock."""
         with self._lock:
             if self._busy:
                 return
             target = self.clock.now()
-            if target > self._t:
+            units = self._coupled_to(parts) if parts else self._units()
+            if any(u._wt < target for u in units):
                 self._busy = True
                 try:
-                    self._advance(target)
+                    self._advance(units, target)
                 finally:
                     self._busy = False
+
+    def _units(self) -> list:
+        return [*self._channels.values(), *self._cells.values(), *self._pumps.values(), self.gas]
+
+    def _coupled_to(self, parts) -> list:
+        """The parts that must be stepped together with *parts* (a channel drives its cell; a cell on the gas
+        port is swept by the line; a pump delivers into what it feeds)."""
+        seen: dict[int, object] = {}
+        stack = [self.gas if p is self.titration or isinstance(p, (Valve, FlowController, MassSpec)) else p
+                 for p in parts]
+        while stack:
+            unit = stack.pop()
+            if id(unit) in seen:
+                continue
+            seen[id(unit)] = unit
+            if isinstance(unit, PotentiostatChannel):
+                stack += [unit._cell] if unit._cell is not None else []
+            elif isinstance(unit, Cell):
+                stack += [ch for ch in self._channels.values() if ch._cell is unit]
+                stack += [p for p in self._pumps.values() if p.feeds == unit.name]
+                if self.gas._vessel == unit.name:
+                    stack.append(self.gas)
+            elif isinstance(unit, SyringePump):
+                if unit.feeds == "titration":
+                    stack.append(self.gas)
+                elif unit.feeds in self._cells:
+                    stack.append(self._cells[unit.feeds])
+            elif unit is self.gas:
+                vessel = self.gas._vessel
+                if vessel is not None and vessel != "titration" and vessel in self._cells:
+                    stack.append(self._cells[vessel])
+                stack += [p for p in self._pumps.values() if p.feeds == "titration"]
+        return list(seen.values())
 
     def _coupled(self) -> bool:
         if self._vessel_sweeps():
@@ -81,36 +121,57 @@ class World:
             return False
         return any(v._position == "B" for v in self._valves.values())
 
-    def _advance(self, target: float) -> None:
-        while self._t < target:
+    def _advance(self, units: list, target: float) -> None:
+        channels = [u for u in units if isinstance(u, PotentiostatChannel)]
+        cells = [u for u in units if isinstance(u, Cell)]
+        pumps = [u for u in units if isinstance(u, SyringePump)]
+        gas = self.gas in units
+        t = min(u._wt for u in units)
+        while t < target:
             t_next = target
-            for v in self._valves.values():
-                ev = v._next_event()
-                if ev is not None and ev < t_next:
-                    t_next = max(ev, self._t)
-            if self._coupled():
-                t_next = min(t_next, self._t + COUPLED_STEP)
-            dt = t_next - self._t
-            for ch in self._channels.values():
+            if gas:
+                for v in self._valves.values():
+                    ev = v._next_event()
+                    if ev is not None and ev < t_next:
+                        t_next = max(ev, t)
+                if self._coupled():
+                    t_next = min(t_next, t + COUPLED_STEP)
+            for ch in channels:
                 ch._advance(t_next)
-            for cell in self._cells.values():
-                cell._emit("CO2", cell.el.gas_rest * cell.area_cm2 * dt)
-            for p in self._pumps.values():
-                p._advance(dt)
-            self.titration._advance(dt)
-            vol = sum(m._volume(dt) for m in self._mfcs.values())
-            self.gas._advance(vol, self._vessel_sweeps(), dt)
-            self._t = t_next
-            for v in self._valves.values():
-                v._event(t_next)
+                ch._wt = max(ch._wt, t_next)
+            for cell in cells:
+                if t_next > cell._wt:
+                    cell._emit("CO2", cell.el.gas_rest * cell.area_cm2 * (t_next - cell._wt))
+                    cell._wt = t_next
+            for p in pumps:
+                if t_next > p._wt:
+                    p._advance(t_next - p._wt)
+                    p._wt = t_next
+            if gas and t_next > self.gas._wt:
+                dt = t_next - self.gas._wt
+                self.titration._advance(dt)
+                vol = sum(m._volume(dt) for m in self._mfcs.values())
+                self.gas._advance(vol, self._vessel_sweeps(), dt)
+                self.gas._wt = t_next
+            dt = t_next - t
+            t = t_next
+            if gas:
+                for v in self._valves.values():
+                    v._event(t_next)
             if dt == 0 and t_next >= target:
                 break
 
     # -- construction and lookup ----------------------------------------------------------------------
     def add_cell(self, name: str, kind: str, electrolyte: str, area_cm2: float, channel: str | None = None) -> Cell:
         with self._lock:
-            self._sync()
-            cell = _CellView(self, Cell(name, kind, electrolyte, area_cm2, self._t))
+            now = self.clock.now()
+            if name in self._cells:   # a cell assembled anew replaces the old one: bring that one up to now
+                self._sync(self._cells[name])
+            inner = Cell(name, kind, electrolyte, area_cm2, now)
+            inner._wt = now
+            if name == self.gas._vessel:
+                self._sync(self.gas)
+            cell = _CellView(self, inner)
             self._cells[name] = cell._cell
             self._views[name] = cell
             if channel is not None:
@@ -132,19 +193,20 @@ class World:
         with self._lock:
             ch = self._channels.get(name)
             if ch is None:
-                self._sync()
                 ch = self._channels[name] = PotentiostatChannel(self, name, self._rng("channel:" + name))
+                ch._wt = self.clock.now()
             return ch
 
     def connect(self, channel_name: str, cell_name: str | None) -> None:
         with self._lock:
-            self._sync()
             ch = self.channel(channel_name)
             cell = None
             if cell_name is not None:
                 if cell_name not in self._cells:
                     raise KeyError(f"no cell named {cell_name!r} (cells: {sorted(self._cells)})")
                 cell = self._cells[cell_name]
+            self._sync(ch, *([cell] if cell is not None else []))
+            if cell is not None:
                 for other in self._channels.values():   # a cell sits on one channel
                     if other is not ch and other._cell is cell:
                         other._plug(None)
@@ -155,16 +217,17 @@ class World:
         with self._lock:
             p = self._pumps.get(name)
             if p is None:
-                self._sync()
                 p = self._pumps[name] = SyringePump(self, name, diameter_mm=diameter_mm, volume_uL=volume_uL,
                                                     contents=contents, feeds=feeds)
+                p._wt = self.clock.now()
+                self._sync(p)
             return p
 
     def valve(self, name: str) -> Valve:
         with self._lock:
             v = self._valves.get(name)
             if v is None:
-                self._sync()
+                self._sync(self.gas)
                 v = self._valves[name] = Valve(self, name)
             return v
 
@@ -172,7 +235,7 @@ class World:
         with self._lock:
             m = self._mfcs.get(name)
             if m is None:
-                self._sync()
+                self._sync(self.gas)
                 m = self._mfcs[name] = FlowController(self, name, capacity_mL_min, fluid, self._rng("mfc:" + name))
             return m
 
@@ -180,7 +243,7 @@ class World:
         with self._lock:
             m = self._ms.get(name)
             if m is None:
-                self._sync()
+                self._sync(self.gas)
                 m = self._ms[name] = MassSpec(self, name, self._rng("ms:" + name))
             return m
 
@@ -201,8 +264,8 @@ class World:
             if not sep:
                 raise ValueError(f"give a fault for {fault!r}, e.g. inject_fault('{fault}', 'stall')")
         with self._lock:
-            self._sync()
             kind, obj = self._fault_target(target)
+            self._sync(self.gas if kind == "gas" else obj)
             if fault is not None and fault not in FAULTS[kind]:
                 raise ValueError(f"{target!r} ({kind}) cannot have fault {fault!r}; choose from {FAULTS[kind]}")
             on = fault is not None
@@ -241,29 +304,29 @@ class _CellView:
 
     def inventory(self) -> dict:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._cell)
             return self._cell._inventory()
 
     def headspace(self) -> dict[str, float]:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._cell)
             return self._cell._headspace.as_dict()
 
     def impedance(self, freq_Hz: float) -> complex:
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._cell)
             return self._cell._impedance(freq_Hz)
 
     def liquid(self) -> dict[str, float]:
         """Liquid cell: fraction of the electrolyte that is fresh, and salt relative to the electrolyte."""
         with self._world._lock:
-            self._world._sync()
+            self._world._sync(self._cell)
             return {"fresh_fraction": self._cell.fresh_fraction, "salt_fraction": self._cell.salt_fraction}
 
     def ocv(self) -> float:
         with self._world._lock:
-            self._world._sync()
-            return self._cell.ocv(self._world._t)
+            self._world._sync(self._cell)
+            return self._cell.ocv(self._cell._wt)
 
     def __repr__(self) -> str:
         return f"Cell({self.name!r}, kind={self.kind!r}, electrolyte={self.electrolyte!r}, area_cm2={self.area_cm2})"

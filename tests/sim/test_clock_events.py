@@ -148,3 +148,23 @@ def test_holds_mean_nothing_in_real_time(acceleration):
     clock.sleep(2.0)                     # 10 ms of wall time, held or not
     hold.release()
     assert clock.now() - t0 >= 2.0
+
+
+def test_settle_waits_for_everybody_else_at_this_lab_time_without_moving_it_on():
+    clock = SimClock(start=0.0)
+    finished = []
+
+    def slow_worker():
+        time.sleep(0.1)                 # still working at t = 0 when the settler arrives
+        finished.append(clock.now())
+        clock.sleep(50)                 # then waits in lab time: the settler goes first
+
+    seen = []
+
+    def settler():
+        clock.settle()
+        seen.append((clock.now(), list(finished)))
+
+    _run_threads(clock, slow_worker, settler)
+    assert seen == [(0.0, [0.0])]
+    assert clock.now() == 50.0
