@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ophyd import Component as Cpt
@@ -26,10 +26,13 @@ class Checkpoint:
     action: str                     # machine-readable: "transfer_to_titration", "inject_d2o", ...
     prompt: str                     # what the person is asked to do
     params: dict = field(default_factory=dict)
+    experiment: str = ""            # who asks, when several experiments run at once
 
 
 #: A confirmer blocks until the checkpoint is done and returns who did it. It may also have
-#: ``cancel(checkpoint)``: withdraw the question (the call then raises), e.g. when the run asking was aborted.
+#: ``cancel(checkpoint)``: withdraw the question (the call then raises), e.g. when the run asking was aborted,
+#: and ``immediate = True`` when it answers at once, without waiting for anybody (a simulated operator): the
+#: checkpoint is then confirmed at the lab time it was asked.
 Confirmer = Callable[[Checkpoint], str]
 
 
@@ -48,27 +51,31 @@ class _Question:
 class ConsoleConfirmer:
     """Ask at the terminal; the operator confirms by typing their name or initials.
 
-    One reader owns the console and hands each line to the checkpoint asked *now*: a prompt left behind by
-    an aborted run cannot swallow the answer meant for the next one. The reader reads only while a question
-    is open (a line typed when none is, after a withdrawn prompt, is ignored and said to be).
-    ``readline``/``write`` default to the process's stdin/stdout.
+    Several experiments may wait at checkpoints at once: their questions are asked one at a time, in the
+    order they came, each naming its experiment, and the reader hands each line to the question shown
+    *now*. An experiment asking again replaces its own earlier question (a prompt left behind by an aborted
+    run cannot swallow the answer meant for the next one); a line typed when no question is open is
+    ignored and said to be. ``readline``/``write`` default to the process's stdin/stdout.
     """
 
     def __init__(self, readline: Callable[[], str] | None = None, write: Callable[[str], object] | None = None):
         self._readline = readline
         self._write = write
         self._lock = threading.Lock()
-        self._asked: _Question | None = None
+        self._queue: list[_Question] = []   # the first one is shown
         self._reading = False
 
     def __call__(self, checkpoint: Checkpoint) -> str:
         question = _Question(checkpoint)
         with self._lock:
-            if self._asked is not None:  # a newer question replaces one nobody answered
-                self._withdraw(self._asked)
-            self._asked = question
+            for old in [q for q in self._queue if q.checkpoint.experiment == checkpoint.experiment]:
+                self._queue.remove(old)       # a newer question replaces one nobody answered
+                self._withdraw(old)
+            self._queue.append(question)
+            show = self._queue[0] is question
             start, self._reading = not self._reading, True
-        self._say(f"\n*** Operator checkpoint: {checkpoint.prompt}\n    Type your name or initials when done: ")
+        if show:
+            self._ask(question)
         if start:
             threading.Thread(target=self._read, daemon=True, name="operator-console").start()
         question.answered.wait()
@@ -77,16 +84,27 @@ class ConsoleConfirmer:
         return question.answer
 
     def cancel(self, checkpoint: Checkpoint) -> None:
-        """Withdraw the open question for *checkpoint*, if that is the one open."""
+        """Withdraw the open question for *checkpoint*, if one is open."""
         with self._lock:
-            if self._asked is not None and self._asked.checkpoint == checkpoint:
-                self._withdraw(self._asked)
-                self._asked = None
+            question = next((q for q in self._queue if q.checkpoint == checkpoint), None)
+            if question is None:
+                return
+            shown = self._queue[0] is question
+            self._queue.remove(question)
+            self._withdraw(question)
+            following = self._queue[0] if shown and self._queue else None
+        if following is not None:
+            self._ask(following)
 
     @staticmethod
     def _withdraw(question: _Question) -> None:
         question.error = CheckpointCancelled(f"checkpoint {question.checkpoint.action!r} withdrawn")
         question.answered.set()
+
+    def _ask(self, question: _Question) -> None:
+        cp = question.checkpoint
+        who = f" [{cp.experiment}]" if cp.experiment else ""
+        self._say(f"\n*** Operator checkpoint{who}: {cp.prompt}\n    Type your name or initials when done: ")
 
     def _say(self, text: str) -> None:
         if self._write is not None:
@@ -103,28 +121,30 @@ class ConsoleConfirmer:
                 failure = None if line else EOFError("the console closed before the checkpoint was confirmed")
             except Exception as exc:
                 line, failure = "", exc
-            who, note = line.strip(), None
+            who, note, following = line.strip(), None, None
             with self._lock:
-                question = self._asked
                 if failure is not None:
-                    if question is not None:
+                    for question in self._queue:
                         question.error = failure
                         question.answered.set()
-                    self._asked, self._reading = None, False
+                    self._queue, self._reading = [], False
                     return
-                if question is None:
+                if not self._queue:
                     note = f"    (no operator checkpoint is waiting; {who!r} ignored)\n" if who else None
                 elif not who:
                     note = "    Type your name or initials when done: "
                 else:
+                    question = self._queue.pop(0)
                     question.answer = who
                     question.answered.set()
-                    self._asked = question = None
-                if question is None:
+                    following = self._queue[0] if self._queue else None
+                if not self._queue:
                     self._reading = False
             if note:
                 self._say(note)
-            if question is None:
+            if following is not None:
+                self._ask(following)
+            if not self._reading:
                 return
 
 
@@ -153,8 +173,9 @@ class Operator(Device):
     confirmed_at = Cpt(Signal, value=0.0, units="s", kind="normal")
 
     def __init__(self, confirmer: Confirmer = console_confirmer, clock: Clock | None = None, *,
-                 name: str = "operator", **kwargs):
+                 name: str = "operator", experiment: str = "", **kwargs):
         self.confirmer = confirmer
+        self.experiment = experiment  # named in every checkpoint it asks, when experiments run at once
         self.clock = clock or WallClock()
         self._lock = threading.Lock()
         self._pending: _Ask | None = None
@@ -170,17 +191,23 @@ class Operator(Device):
         """
         if not isinstance(checkpoint, Checkpoint):
             raise TypeError(f"{self.name}: expected a Checkpoint, got {checkpoint!r}")
-        stale = None
+        if self.experiment and not checkpoint.experiment:
+            checkpoint = replace(checkpoint, experiment=self.experiment)
+        stale = new = None
         with self._lock:
             ask = self._pending
             if ask is None or ask.status.done or ask.cancelled or ask.orphaned or ask.checkpoint != checkpoint:
                 if ask is not None and not ask.status.done:
                     stale = self._cancel(ask, "another checkpoint was asked")
-                ask = self._pending = _Ask(checkpoint, Status(obj=self))
-                threading.Thread(target=self._confirm, args=(ask,), daemon=True,
-                                 name=f"{self.name}-checkpoint").start()
+                ask = new = self._pending = _Ask(checkpoint, Status(obj=self))
         if stale is not None:
             self._withdraw(stale)
+        if new is not None:
+            if getattr(self.confirmer, "immediate", False):
+                self._confirm(new)   # answered at the lab time it was asked
+            else:  # a person: the wait holds nobody else's lab time
+                threading.Thread(target=self._confirm, args=(new,), daemon=True,
+                                 name=f"{self.name}-checkpoint").start()
         status = Status(obj=self)
 
         def relay(done):

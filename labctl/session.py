@@ -18,6 +18,7 @@ from labctl.devices.clock import WallClock
 
 from .engine import run_engine  # noqa: F401  (the one RunEngine factory, used from here too)
 from .drivers import BuildContext, FactoryMissing, driver
+from .parallel import ParallelLab, ScanIds
 from .profile import InstrumentSpec, Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -27,11 +28,12 @@ class SessionError(RuntimeError):
     """The lab could not be brought up or shut down cleanly; the message names the instrument."""
 
 
-class Session:
-    """A running lab. Build it with :meth:`from_profile`; use it as a context manager."""
+class Session(ParallelLab):
+    """A running lab. Build it with :meth:`from_profile`; use it as a context manager. Plans run in the
+    foreground with :meth:`run` (or ``RE``) and in the background, several at once, with :meth:`start`."""
 
     def __init__(self, *, profile: Profile, RE: RunEngine, devices: dict, clock, storage, simlab,
-                 quiet: bool = True):
+                 quiet: bool = True, engine_factory=None):
         self.profile = profile
         self.RE = RE
         self.devices = devices
@@ -40,6 +42,8 @@ class Session:
         self.simlab = simlab
         self.quiet = quiet
         self._closed = False
+        self._init_parallel(clock.clock, engine_factory or (lambda name: run_engine(
+            clock=clock.clock, name=name, context_managers=[])))
 
     # -- building -----------------------------------------------------------------------------------------
     @classmethod
@@ -70,14 +74,19 @@ class Session:
             clock = devices[order[0].name]
             if "operator" not in devices:
                 devices["operator"] = _operator(simlab, ctx.clock, profile)
-            RE = run_engine(scan_id_source=_scan_id_source(storage), clock=ctx.clock)
+            scan_ids = ScanIds(lambda: _last_scan_id(storage))
+            RE = run_engine(scan_id_source=scan_ids, clock=ctx.clock, name="prompt")
             storage.subscribe(RE)
             RE.md.update(_run_metadata(profile, simlab, metadata or {}))
+
+            def engine(name: str):
+                return run_engine(scan_id_source=scan_ids, clock=ctx.clock, name=name, context_managers=[])
+
         except BaseException:
             _shutdown(devices, storage, simlab)
             raise
         return cls(profile=profile, RE=RE, devices=devices, clock=clock, storage=storage, simlab=simlab,
-                   quiet=quiet)
+                   quiet=quiet, engine_factory=engine)
 
     # -- using ----------------------------------------------------------------------------------------------
     def __getattr__(self, name: str):
@@ -143,6 +152,14 @@ class Session:
             return
         self._closed = True
         problems = []
+        if any(not e.finished for e in self.experiments):  # each one's cleanup runs and its stop is recorded
+            try:
+                self.scheduler.stop_all("session closed", abort=True)
+                self.scheduler.wait_all(timeout=600)
+            except Exception as exc:
+                problems.append(f"ending the experiments: {exc}")
+                log.error("ending the experiments failed: %s", exc)
+        self.scheduler.close()
         if self.RE.state != "idle":  # a paused run: aborting it runs the plan's cleanup and records its stop
             try:
                 self.RE.abort("session closed")
@@ -198,6 +215,7 @@ def _operator(simlab, clock, profile: Profile):
         simlab.operator.perform(checkpoint.action, **params)
         return "simulated operator"
 
+    perform.immediate = True
     return Operator(perform, clock, name="operator")
 
 
@@ -234,21 +252,6 @@ def _open_storage(profile: Profile, data_dir):
         return storage_mod.Storage(directory)
     except OSError as exc:
         raise SessionError(f"cannot use the data directory {directory}: {exc.strerror or exc}") from None
-
-
-def _scan_id_source(storage):
-    """Scan ids that go on counting from the newest stored run, so they stay unique in a data directory."""
-
-    def next_scan_id(md: dict) -> int:
-        if "scan_id" not in md:
-            try:
-                md["scan_id"] = _last_scan_id(storage)
-            except Exception as exc:  # a catalog problem must not stop an experiment
-                log.warning("could not read the last scan id (%s); counting from 1", exc)
-                md["scan_id"] = 0
-        return int(md["scan_id"]) + 1
-
-    return next_scan_id
 
 
 def _last_scan_id(storage) -> int:

@@ -28,7 +28,7 @@ import time
 from typing import Callable
 
 EPOCH_DEFAULT = None  # start at the wall time of creation
-STALL_WARNING_S = 60.0  # wall seconds without progress, while sleepers wait, before the holders are logged
+STALL_WARNING_S = 60.0  # wall seconds a sleeper waits before the holders are logged
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,11 @@ class SimTimer:
 
 
 class _Sleeper:
-    __slots__ = ("thread", "holds", "woken")
+    __slots__ = ("holds", "woken")
 
     def __init__(self, holds: list["SimHold"]):
-        self.thread = threading.current_thread()
         self.holds = holds
-        self.woken = False
+        self.woken = threading.Event()
 
 
 class SimHold:
@@ -90,7 +89,7 @@ class SimHold:
             clock._held.discard(self)
             clock._waiting.discard(self)
             self.state, self.ready = "released", None
-            clock._cond.notify_all()
+            clock._maybe_advance()
         adopted = clock._adopted()
         if self in adopted:
             adopted.remove(self)
@@ -103,7 +102,7 @@ class SimHold:
             clock._held.discard(self)
             self.state, self.ready = "waiting", ready
             clock._waiting.add(self)
-            clock._cond.notify_all()
+            clock._maybe_advance()
 
     def reacquire(self) -> None:
         clock = self.clock
@@ -132,10 +131,10 @@ class SimClock:
         self._held: set[SimHold] = set()
         self._waiting: set[SimHold] = set()
         self._returning: set[_Sleeper] = set()   # woken sleepers without a hold, until they are back
+        self._sleepers = 0                          # sleepers and settlers not yet woken
         self._advancing: threading.Thread | None = None
         self._firing = False
         self._local = threading.local()
-        self._progress = time.monotonic()
 
     # -- the Clock protocol -------------------------------------------------------------------------
     def now(self) -> float:
@@ -172,15 +171,15 @@ class SimClock:
                 hold.state, hold.ready = "asleep", None
             me = _Sleeper(holds)
             self._push(self._now + seconds, kind, me)
-            self._cond.notify_all()
-            while not me.woken:
-                if self._advancing is None and self._quiescent():
-                    self._advance(me)
-                else:
-                    self._wait()
-            if me in self._returning:
+            self._sleepers += 1
+            self._maybe_advance()
+        while not me.woken.wait(STALL_WARNING_S):
+            log.warning("simulated lab time stalled at %.3f for %.0f s: held by %s", self._now, STALL_WARNING_S,
+                        sorted(h.name for h in self._held | self._waiting) or "nobody")
+        if me in self._returning:
+            with self._cond:
                 self._returning.discard(me)
-                self._cond.notify_all()
+                self._maybe_advance()
 
     advance = sleep  # reads better in tests and simulators: ``lab.clock.advance(3600)``
 
@@ -217,18 +216,14 @@ class SimClock:
             return False
         return not any(h.ready() for h in list(self._waiting))
 
-    def _wait(self) -> None:
-        if not self._cond.wait(timeout=STALL_WARNING_S / 4):
-            if time.monotonic() - self._progress > STALL_WARNING_S:
-                self._progress = time.monotonic()
-                log.warning("simulated lab time stalled at %.3f for %.0f s: held by %s", self._now,
-                            STALL_WARNING_S, sorted(h.name for h in self._held | self._waiting) or "nobody")
-
-    def _advance(self, me: _Sleeper) -> None:
-        """Move lab time on, event by event, until somebody has work to do (call with the lock held)."""
+    def _maybe_advance(self) -> None:
+        """Whoever leaves the lab with nobody working at the current lab time moves lab time on, event by
+        event, until somebody has work to do; only sleepers make it move (call with the lock held)."""
+        if self._advancing is not None:
+            return
         self._advancing = threading.current_thread()
         try:
-            while self._events and self._quiescent() and not me.woken:
+            while self._sleepers and self._quiescent():
                 due, kind, _, entry = heapq.heappop(self._events)
                 if kind == _TIMER:
                     if entry.cancelled:
@@ -245,17 +240,16 @@ class SimClock:
                         self._firing = False
                 else:
                     self._now = max(self._now, due)
+                    self._sleepers -= 1
                     for hold in entry.holds:
                         if hold.state == "asleep":
                             hold.state = "held"
                             self._held.add(hold)
-                    if entry is not me and not entry.holds:
+                    if not entry.holds:
                         self._returning.add(entry)   # it acts at this lab time once it is back
-                    entry.woken = True
-                self._progress = time.monotonic()
+                    entry.woken.set()
         finally:
             self._advancing = None
-            self._cond.notify_all()
 
     # -- real-time mode -----------------------------------------------------------------------------
     def _run_realtime(self, timer: SimTimer) -> None:
