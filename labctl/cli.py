@@ -280,6 +280,9 @@ def demo(profile: ProfileOpt = None, data_dir: DataDirOpt = None,
     closed = _close(session)
     for uid in result["uids"]:
         typer.echo(f"run {uid}")
+    if result["figures"] is not None:
+        for line in result["figures"].lines():
+            typer.echo(line)
     typer.echo(f"data in {getattr(session.storage, 'data_dir', data_dir)}")
     typer.echo(f"report in {result['report'].parent} (open {result['report']})")
     if not closed:
@@ -466,3 +469,8 @@ def sim_serve(name: Annotated[str, typer.Argument(help="instrument name in the p
 
 if __name__ == "__main__":
     app()
+
+
+from .campaign_cli import campaign as _campaign  # noqa: E402  (registered here, written beside its helpers)
+
+app.command("campaign")(_campaign)

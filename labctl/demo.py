@@ -1,46 +1,58 @@
-"""``labctl demo``: the paper's experiments on the simulated lab, stored, analysed and reported.
+"""``labctl demo``: the paper's campaign on the simulated lab, run in parallel, stored, analysed and reported.
 
-:func:`demo_plan` is the one place that decides what the demo runs.
+The campaign itself is ``labctl/campaigns/paper.toml``; a lab without its instruments gets a run reading
+what it has.
 """
 
 from __future__ import annotations
 
 import time
+from importlib import resources
 from pathlib import Path
+
 from labctl.plans.readings import readings
 
-
-def demo_plan(session):
-    """The paper's campaign on the simulated lab: four electrolytes on the coin-cell channel (a cycle then a
-    titration, ten cycles, impedance) and a blank, DEMS for the carbonate and the ether cell, and one
-    operando liquid-cell run. A lab without those instruments gets a run reading what it has."""
-    d = session.devices
-    needed = ("vmp3_1", "vmp3_2", "ref600", "ms", "mfc", "dems_valve", "pump", "operator")
-    if not all(n in d for n in needed):
-        detectors = [x for x in d.values() if x is not session.clock and hasattr(x, "read")]
-        return readings(session.clock, detectors, num=5, period="60 s")
-    from labctl.plans.experiments import coin_cell_campaign, dems, liquid_cell_operando
-
-    def campaign():
-        yield from coin_cell_campaign(d["vmp3_1"], d["ms"], d["mfc"], session.clock, d["operator"],
-                                      valve=d["dems_valve"], d2o_pump=d.get("d2o_pump"))
-        for electrolyte in ("ecdmc", "dme"):
-            yield from dems(d["vmp3_2"], d["dems_valve"], d["ms"], d["mfc"], session.clock, d["operator"],
-                            electrolyte=electrolyte, md={"campaign": "dems"})
-        yield from liquid_cell_operando(d["ref600"], d["pump"], session.clock, d["operator"], mode="cv",
-                                        cycles=2, md={"campaign": "liquid_cell"})
-
-    return campaign()
+PAPER_CAMPAIGN = "paper.toml"
 
 
-def run_demo(session, out_dir: str | Path | None = None) -> dict:
-    """Run the demo in *session* and write its report (figures, table) into *out_dir*.
+def paper_campaign_path() -> Path:
+    return Path(str(resources.files("labctl") / "campaigns" / PAPER_CAMPAIGN))
 
-    Returns ``{"uids": (...), "report": path of report.md}``.
+
+def run_demo(session, out_dir: str | Path | None = None, *, serial: bool = False) -> dict:
+    """Run the paper's campaign in *session* (``serial``: one experiment after another) and write its
+    report (figures, table, the campaign's use of lab time) into *out_dir*.
+
+    Returns ``{"uids": (...), "report": path of report.md, "figures": Figures | None}``.
     """
     from labctl.report import build_report
 
-    uids = session.run(demo_plan(session), md={"labctl_demo": True})
-    out = Path(out_dir or Path.cwd() / "demo-output" / time.strftime("%Y%m%d-%H%M%S")).expanduser()
-    report = build_report([session.storage.run(uid) for uid in uids], out)
-    return {"uids": uids, "report": report}
+    from .campaign import CampaignError, figures, load_campaign
+
+    try:
+        campaign = load_campaign(paper_campaign_path(), session.profile)
+    except CampaignError:
+        detectors = [x for x in session.devices.values() if x is not session.clock and hasattr(x, "read")]
+        uids = session.run(readings(session.clock, detectors, num=5, period="60 s"), md={"labctl_demo": True})
+        out = _out(out_dir)
+        return {"uids": uids, "report": build_report([session.storage.run(u) for u in uids], out),
+                "figures": None}
+    campaign.md["labctl_demo"] = True
+    experiments = campaign.submit(session, serial=serial)
+    session.wait_all()
+    failed = [e for e in experiments if e.state != "done"]
+    if failed:
+        raise RuntimeError("; ".join(f"{e.name} {e.state}" + (f": {e.error}" if e.error else "") for e in failed))
+    ran = sorted(experiments, key=lambda e: (e.started_at, e.name))
+    uids = tuple(uid for e in ran for uid in e.uids)
+    use = figures(ran)
+    schedule = [f"| {e.name} | {', '.join(e.instruments)} | {(e.started_at - ran[0].started_at) / 3600:.2f} | "
+                f"{(e.ended_at - ran[0].started_at) / 3600:.2f} |" for e in ran]
+    extra = ["## The campaign", "", *[f"- {line}" for line in use.lines()], "",
+             "| experiment | instruments | start (h) | end (h) |", "|---|---|---|---|", *schedule, ""]
+    report = build_report([session.storage.run(uid) for uid in uids], _out(out_dir), extra=extra)
+    return {"uids": uids, "report": report, "figures": use}
+
+
+def _out(out_dir) -> Path:
+    return Path(out_dir or Path.cwd() / "demo-output" / time.strftime("%Y%m%d-%H%M%S")).expanduser()

@@ -139,13 +139,18 @@ class Experiment:
         if self.finished:
             return
         self.reason = reason
-        if self.state == "paused":
-            self._commands.put(how)
-        elif self.state == "running" and self.RE is not None:
+        RE = self.RE
+        if RE is None:
+            return
+        if RE.state == "paused" or self.state == "paused":
+            self._commands.put(how)   # the experiment's own thread ends it (the call runs the cleanup)
+        elif RE.state in ("running", "pausing"):
             try:
-                self.RE.abort(reason) if how == "abort" else self.RE.stop()
-            except Exception as exc:   # it ended meanwhile
+                RE.abort(reason) if how == "abort" else RE.stop()
+            except Exception as exc:   # it paused or ended meanwhile
                 log.debug("%s %s: %s", how, self.name, exc)
+                if RE.state == "paused":
+                    self._commands.put(how)
 
     def wait(self, timeout: float | None = None) -> tuple[str, ...]:
         """Wait until the experiment has ended; its run uids. Raises what ended a failed one."""

@@ -1,7 +1,9 @@
 """Interactive use: an IPython shell whose namespace is the running lab.
 
-``RE``, ``session``, every device by its profile name, every plan by name, ``bps``/``bp``/``bpp`` and the
-unit helpers are there, so ``RE(galvanostatic_cycles(vmp3_1, ...))`` works straight away.
+``RE``, ``session`` (also ``lab``), every device by its profile name, every plan by name, ``bps``/``bp``/``bpp``
+and the unit helpers are there, so ``RE(galvanostatic_cycles(vmp3_1, ...))`` works straight away. Experiments
+run in the background with ``lab.start(plan, ...)``; ``lab.experiments`` lists them, ``lab.watch(name)``
+follows one, and the prompt stays free for reads and moves of instruments no experiment holds.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from .plan_registry import discover_plans
 
 def namespace(session) -> dict:
     """What the shell starts with (also what the queue server exposes)."""
-    ns = {"session": session, "RE": session.RE, "devices": session.devices, "storage": session.storage,
+    ns = {"session": session, "lab": session, "RE": session.RE, "devices": session.devices, "storage": session.storage,
           "simlab": session.simlab, "bps": bps, "bp": bp, "bpp": bpp, "Q_": Q_, "ureg": ureg,
           "quantity": quantity}
     ns.update(discover_plans())

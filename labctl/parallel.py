@@ -94,9 +94,17 @@ class ParallelLab:
 
     # -- watching and steering --------------------------------------------------------------------------
     @property
-    def experiments(self) -> list[Experiment]:
-        """Every experiment of this session: ended, running, waiting."""
-        return self.scheduler.experiments
+    def experiments(self):
+        """Every experiment of this session (ended, running, waiting); prints as a table."""
+        from .experiments_view import ExperimentList
+
+        return ExperimentList(self.scheduler.experiments, self._lab_clock)
+
+    def watch(self, experiment: Experiment | str) -> None:
+        """Show one experiment's progress and live table until it ends (Ctrl-C stops watching only)."""
+        from .experiments_view import watch
+
+        watch(self.experiment(experiment) if isinstance(experiment, str) else experiment, clock=self._lab_clock)
 
     def experiment(self, name: str) -> Experiment:
         for e in reversed(self.experiments):

@@ -71,6 +71,11 @@ class Scheduler:
         return experiment
 
     @property
+    def paused(self) -> bool:
+        """Everything was paused (:meth:`pause_all`) and nothing new starts."""
+        return self._held
+
+    @property
     def experiments(self) -> list[Experiment]:
         with self._cond:
             return [*self._ended, *self._running, *self._queue]

@@ -57,11 +57,13 @@ class SimTimer:
 
 
 class _Sleeper:
-    __slots__ = ("holds", "woken")
+    __slots__ = ("holds", "woken", "nudged", "signal")
 
     def __init__(self, holds: list["SimHold"]):
         self.holds = holds
-        self.woken = threading.Event()
+        self.woken = False
+        self.nudged = False           # asked to move lab time on for everybody
+        self.signal = threading.Event()
 
 
 class SimHold:
@@ -89,7 +91,7 @@ class SimHold:
             clock._held.discard(self)
             clock._waiting.discard(self)
             self.state, self.ready = "released", None
-            clock._maybe_advance()
+            clock._nudge()
         adopted = clock._adopted()
         if self in adopted:
             adopted.remove(self)
@@ -102,7 +104,7 @@ class SimHold:
             clock._held.discard(self)
             self.state, self.ready = "waiting", ready
             clock._waiting.add(self)
-            clock._maybe_advance()
+            clock._nudge()
 
     def reacquire(self) -> None:
         clock = self.clock
@@ -131,7 +133,7 @@ class SimClock:
         self._held: set[SimHold] = set()
         self._waiting: set[SimHold] = set()
         self._returning: set[_Sleeper] = set()   # woken sleepers without a hold, until they are back
-        self._sleepers = 0                          # sleepers and settlers not yet woken
+        self._sleeping: set[_Sleeper] = set()       # sleepers and settlers not yet woken
         self._advancing: threading.Thread | None = None
         self._firing = False
         self._local = threading.local()
@@ -171,15 +173,23 @@ class SimClock:
                 hold.state, hold.ready = "asleep", None
             me = _Sleeper(holds)
             self._push(self._now + seconds, kind, me)
-            self._sleepers += 1
+            self._sleeping.add(me)
             self._maybe_advance()
-        while not me.woken.wait(STALL_WARNING_S):
-            log.warning("simulated lab time stalled at %.3f for %.0f s: held by %s", self._now, STALL_WARNING_S,
-                        sorted(h.name for h in self._held | self._waiting) or "nobody")
-        if me in self._returning:
-            with self._cond:
+            while not me.woken:
+                me.signal.clear()
+                self._cond.release()
+                try:
+                    while not me.signal.wait(STALL_WARNING_S):
+                        log.warning("simulated lab time stalled at %.3f for %.0f s: held by %s", self._now,
+                                    STALL_WARNING_S, sorted(h.name for h in self._held | self._waiting) or "nobody")
+                finally:
+                    self._cond.acquire()
+                if not me.woken and me.nudged:
+                    me.nudged = False
+                    self._maybe_advance()
+            if me in self._returning:
                 self._returning.discard(me)
-                self._maybe_advance()
+                self._nudge()
 
     advance = sleep  # reads better in tests and simulators: ``lab.clock.advance(3600)``
 
@@ -216,14 +226,23 @@ class SimClock:
             return False
         return not any(h.ready() for h in list(self._waiting))
 
+    def _nudge(self) -> None:
+        """Somebody stopped working (call with the lock held): if nobody works now, have a sleeping thread
+        move lab time on. Not this thread: it may be a RunEngine's event loop, which timer callbacks must be
+        free to call into."""
+        if self._advancing is None and self._sleeping and self._quiescent():
+            sleeper = next(iter(self._sleeping))
+            sleeper.nudged = True
+            sleeper.signal.set()
+
     def _maybe_advance(self) -> None:
-        """Whoever leaves the lab with nobody working at the current lab time moves lab time on, event by
-        event, until somebody has work to do; only sleepers make it move (call with the lock held)."""
+        """A sleeping thread moves lab time on, event by event, while nobody works at the current lab time
+        (call with the lock held); only sleepers make it move, and timers fire in sleeping threads."""
         if self._advancing is not None:
             return
         self._advancing = threading.current_thread()
         try:
-            while self._sleepers and self._quiescent():
+            while self._sleeping and self._quiescent():
                 due, kind, _, entry = heapq.heappop(self._events)
                 if kind == _TIMER:
                     if entry.cancelled:
@@ -240,14 +259,15 @@ class SimClock:
                         self._firing = False
                 else:
                     self._now = max(self._now, due)
-                    self._sleepers -= 1
+                    self._sleeping.discard(entry)
                     for hold in entry.holds:
                         if hold.state == "asleep":
                             hold.state = "held"
                             self._held.add(hold)
                     if not entry.holds:
                         self._returning.add(entry)   # it acts at this lab time once it is back
-                    entry.woken.set()
+                    entry.woken = True
+                    entry.signal.set()
         finally:
             self._advancing = None
 

@@ -212,8 +212,9 @@ def verdicts(found: Findings) -> list[str]:
     return out
 
 
-def build_report(stored_runs, out_dir: Path) -> Path:
-    """Write figures (PNG), ``table.csv`` and ``report.md`` into *out_dir*; return the markdown path."""
+def build_report(stored_runs, out_dir: Path, *, extra: list[str] = ()) -> Path:
+    """Write figures (PNG), ``table.csv`` and ``report.md`` into *out_dir*; return the markdown path.
+    *extra*: markdown lines added before the caveats (how a campaign used lab time, say)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     found = collect(stored_runs)
@@ -260,6 +261,7 @@ def build_report(stored_runs, out_dir: Path) -> Path:
         lines += ["## Against the paper", ""] + [f"- {v}" for v in findings] + [""]
     if made:
         lines += ["## Figures", ""] + [f"![{title}]({path.name})" for title, path in made] + [""]
+    lines += list(extra)
     if found.notes:
         lines += ["## Caveats", ""] + [f"- {n}" for n in found.notes] + [""]
     if found.skipped:
