@@ -77,12 +77,15 @@ def _profile(path: Path | None):
 def _storage(profile_path: Path | None, data_dir: Path | None):
     from labctl import storage
 
+    lab = _profile(profile_path).lab
     if data_dir is None:
-        data_dir = storage.data_dir(_profile(profile_path).lab.get("data_dir"))
+        data_dir = storage.data_dir(lab.get("data_dir"))
     try:
-        return storage.Storage(Path(data_dir).expanduser())
+        return storage.Storage(Path(data_dir).expanduser(), catalog=lab.get("catalog"))
     except OSError as exc:
         raise fail(f"cannot use the data directory {data_dir}: {exc.strerror or exc}", 1) from None
+    except storage.CatalogError as exc:
+        raise fail(str(exc), 1) from None
 
 
 # -- running plans --------------------------------------------------------------------------------------------
@@ -463,6 +466,11 @@ def sim_serve(name: Annotated[str, typer.Argument(help="instrument name in the p
     except SimServeError as exc:
         raise fail(str(exc)) from None
 
+
+from .services.commands import catalog_serve, queue_app  # noqa: E402 - server commands live with the servers
+
+catalog_app.command("serve")(catalog_serve)
+app.add_typer(queue_app, name="queue")
 
 if __name__ == "__main__":
     app()

@@ -112,7 +112,19 @@ def parse_profile(text: str, source: str = "<profile>", *, base_dir: str | Path 
         if not where.is_absolute() and base_dir is not None:
             where = Path(base_dir) / where
         profile.lab["data_dir"] = str(where)
+    if "catalog" in profile.lab:  # a shared PostgreSQL catalog; $VARS keep its password out of the file
+        profile.lab["catalog"] = _catalog_url(profile.lab["catalog"], source)
     return profile
+
+
+def _catalog_url(value: str, source: str) -> str:
+    from .storage.location import check_url
+
+    url = os.path.expandvars(value)
+    reason = check_url(url)
+    if reason:
+        raise ProfileError(source, "lab.catalog", reason)
+    return url
 
 
 _WINDOWS_PATH_HINT = ("; in double quotes a backslash starts an escape: write Windows paths in single quotes "
@@ -123,7 +135,7 @@ _WINDOWS_PATH_HINT = ("; in double quotes a backslash starts an escape: write Wi
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = {"RE", "devices", "storage", "simlab", "profile", "run", "close", "md", "bps", "bp", "operator"}
-_LAB = {"name": Opt(str, required=True), "data_dir": Opt(str), "description": Opt(str)}
+_LAB = {"name": Opt(str, required=True), "data_dir": Opt(str), "description": Opt(str), "catalog": Opt(str)}
 _SIM = {"seed": Opt(int), "acceleration": Opt(float, min=0), "noise": Opt(float, min=0),
         "cells": Opt(dict), "gas": Opt(dict), "start": Opt(float)}
 _CELL = {"kind": Opt(str, required=True, choices=("coin", "dems", "liquid", "afm")),

@@ -239,9 +239,11 @@ def _open_storage(profile: Profile, data_dir):
     directory = Path(data_dir).expanduser() if data_dir is not None else storage_mod.data_dir(
         profile.lab.get("data_dir"))
     try:
-        return storage_mod.Storage(directory)
+        return storage_mod.Storage(directory, catalog=profile.lab.get("catalog"))
     except OSError as exc:
         raise SessionError(f"cannot use the data directory {directory}: {exc.strerror or exc}") from None
+    except storage_mod.CatalogError as exc:  # a shared catalog out of reach: said before any instrument connects
+        raise SessionError(str(exc)) from None
 
 
 def _scan_id_source(storage):
