@@ -16,8 +16,8 @@ from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
 
-from .signals import DriverSignal
-from .status import run_in_thread
+from labctl.devices.signals import DriverSignal
+from labctl.devices.status import run_in_thread
 
 log = logging.getLogger(__name__)
 

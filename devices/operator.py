@@ -17,8 +17,8 @@ from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
 
-from .clock import Clock, WallClock
-from .signals import Signal
+from labctl.devices.clock import Clock, WallClock
+from labctl.devices.signals import Signal
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .drivers import DRIVERS, KINDS, Opt, check_transport
+from labctl.drivers import DRIVERS, KINDS, Opt, check_transport
 
 __all__ = ["InstrumentSpec", "Profile", "ProfileError", "load_profile", "parse_profile"]
 

@@ -16,9 +16,9 @@ from bluesky.utils import RunEngineInterrupted
 import labctl
 from labctl.devices.clock import WallClock
 
-from . import page_validation
-from .drivers import BuildContext, FactoryMissing, driver
-from .profile import InstrumentSpec, Profile, load_profile
+from labctl import page_validation
+from labctl.drivers import BuildContext, FactoryMissing, driver
+from labctl.profile import InstrumentSpec, Profile, load_profile
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Session:
         show = (not self.quiet) if live is None else live
         display = token = None
         if show:
-            from .live import LiveDisplay
+            from labctl.app.live import LiveDisplay
 
             display = LiveDisplay(clock=getattr(self.clock, "clock", None))
             token = self.RE.subscribe(display)

@@ -18,8 +18,8 @@ from bluesky.protocols import Flyable, Movable
 from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS
 from labctl.devices.units import UnitError, quantity
 
-from .params import Count, ParameterError, QuantityLike, Unit, check_call
-from .stubs.electrochem import (PLATE_E_MIN, CycleLog, check_window, cycle_block, cycle_techniques,
+from labctl.plans.params import Count, ParameterError, QuantityLike, Unit, check_call
+from labctl.plans.stubs.electrochem import (PLATE_E_MIN, CycleLog, check_window, cycle_block, cycle_techniques,
                                 run_technique, validate_all)
 
 __all__ = ["ocv", "galvanostatic_cycles", "rate_test", "cv", "eis"]
@@ -73,7 +73,7 @@ def ocv(pstat: Flyable, clock: Movable,
 
 
 def _units(func):
-    from .params import declared_units
+    from labctl.plans.params import declared_units
 
     return declared_units(func)
 

@@ -21,14 +21,14 @@ from ophyd import Device
 from labctl.devices.potentiostat.techniques import CV, Galvanostatic
 from labctl.devices.signals import Signal
 
-from .electrochem import _area, _eis_checks, eis, galvanostatic_cycles
-from .params import Count, ParameterError, QuantityLike, Unit, check_call
-from .stubs.electrochem import (PLATE_E_MIN, CycleLog, check_window, cycle_block, cycle_techniques,
+from labctl.plans.electrochem import _area, _eis_checks, eis, galvanostatic_cycles
+from labctl.plans.params import Count, ParameterError, QuantityLike, Unit, check_call
+from labctl.plans.stubs.electrochem import (PLATE_E_MIN, CycleLog, check_window, cycle_block, cycle_techniques,
                                 instrument_errors, run_technique, summarize, validate_all)
-from .stubs.fluidics import flow_segment, set_flow
-from .stubs.gas import BaselineTimeout, filament_on, level, record, sample, settle
-from .stubs.operator import checkpoint, with_checkpoint
-from .stubs.time import wait
+from labctl.plans.stubs.fluidics import flow_segment, set_flow
+from labctl.plans.stubs.gas import BaselineTimeout, filament_on, level, record, sample, settle
+from labctl.plans.stubs.operator import checkpoint, with_checkpoint
+from labctl.plans.stubs.time import wait
 
 __all__ = ["online_ms_titration", "dems", "liquid_cell_operando", "afm_plating", "coin_cell_campaign"]
 

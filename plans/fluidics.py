@@ -11,8 +11,8 @@ from bluesky.protocols import Movable
 
 from labctl.devices.units import UnitError, magnitude
 
-from .params import ParameterError, QuantityLike, Unit
-from .stubs.fluidics import flow_segment, signed_rate
+from labctl.plans.params import ParameterError, QuantityLike, Unit
+from labctl.plans.stubs.fluidics import flow_segment, signed_rate
 
 __all__ = ["flow_schedule"]
 

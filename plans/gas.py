@@ -15,8 +15,8 @@ from bluesky.protocols import Movable, Readable
 
 from labctl.devices.units import UnitError, magnitude
 
-from .params import ParameterError, QuantityLike, Unit, check_call
-from .stubs.gas import BaselineTimeout, fraction_key, filament_on, record, settle
+from labctl.plans.params import ParameterError, QuantityLike, Unit, check_call
+from labctl.plans.stubs.gas import BaselineTimeout, fraction_key, filament_on, record, settle
 
 __all__ = ["ms_monitor", "wait_for_baseline", "BaselineTimeout"]
 

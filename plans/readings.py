@@ -8,8 +8,8 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.protocols import Movable, Readable
 
-from .params import Count, QuantityLike, Unit, check_call
-from .stubs.time import wait
+from labctl.plans.params import Count, QuantityLike, Unit, check_call
+from labctl.plans.stubs.time import wait
 
 __all__ = ["readings"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ophyd import Component as Cpt
 from ophyd import Device
 
-from ..signals import Signal
+from labctl.devices.signals import Signal
 
 
 class CycleLog(Device):

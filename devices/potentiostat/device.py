@@ -24,11 +24,11 @@ from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
 
-from ..clock import Clock
-from ..errors import InstrumentError
-from ..signals import DriverSignal, Signal
-from ..status import finished, run_in_thread
-from .backend import IMPEDANCE_COLUMNS, INTEGER_COLUMNS, ROW_UNITS, TIME_COLUMNS, PotentiostatBackend
+from labctl.devices.clock import Clock
+from labctl.devices.errors import InstrumentError
+from labctl.devices.signals import DriverSignal, Signal
+from labctl.devices.status import finished, run_in_thread
+from labctl.devices.potentiostat.backend import IMPEDANCE_COLUMNS, INTEGER_COLUMNS, ROW_UNITS, TIME_COLUMNS, PotentiostatBackend
 
 DEFAULT_POLL_S = 5.0   # lab seconds between polls while waiting for the end (the instrument buffers)
 

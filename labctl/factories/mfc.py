@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from labctl.devices.mfc import MassFlowController, Propar
-from .serial import transport_url, wire_timeout
+from labctl.devices.flow_controller import MassFlowController, Propar
+from labctl.factories.serial import transport_url, wire_timeout
 
 
 def build_bronkhorst(spec, ctx) -> MassFlowController:

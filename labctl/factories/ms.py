@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from labctl.devices.ms.device import GasAnalyser, gas_analyser
-from labctl.devices.ms.rga_analyser import RgaAnalyser
-from labctl.devices.ms.srs_rga import SrsRga
+from labctl.devices.mass_spectrometer.device import GasAnalyser, gas_analyser
+from labctl.devices.mass_spectrometer.srs_analyser import RgaAnalyser
+from labctl.devices.mass_spectrometer.srs import SrsRga
 
-from .serial import transport_url
+from labctl.factories.serial import transport_url
 
 
 def _calibration(spec, ctx):

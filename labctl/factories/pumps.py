@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from labctl.devices.pumps.device import SyringePump
-from labctl.devices.pumps.harvard import HarvardPump
-from labctl.devices.pumps.newera import NewEraPump
+from labctl.devices.syringe_pump.device import SyringePump
+from labctl.devices.syringe_pump.harvard import HarvardPump
+from labctl.devices.syringe_pump.newera import NewEraPump
 
-from .serial import transport_url
+from labctl.factories.serial import transport_url
 
 
 def _device(driver, spec) -> SyringePump:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from labctl.devices.valves import TwoPositionValve, ViciActuator
+from labctl.devices.valve import TwoPositionValve, ViciActuator
 
-from .serial import transport_url, wire_timeout
+from labctl.factories.serial import transport_url, wire_timeout
 
 
 def build_vici(spec, ctx) -> TwoPositionValve:

@@ -26,7 +26,7 @@ from labctl.devices.errors import LimitError
 from labctl.devices.potentiostat.cyclelog import CycleLog
 from labctl.devices.potentiostat.techniques import OCV, Galvanostatic
 
-from .time import wait
+from labctl.plans.stubs.time import wait
 
 __all__ = ["run_technique", "summarize", "instrument_errors", "validate_all", "check_window", "CycleLog",
            "cycle_techniques", "cycle_block", "PLATE_E_MIN"]

@@ -11,7 +11,7 @@ from bluesky.protocols import Movable, Readable
 
 from labctl.devices.units import magnitude
 
-from .time import wait
+from labctl.plans.stubs.time import wait
 
 
 def set_flow(pump: Movable, rate, *, direction: str | None = None):

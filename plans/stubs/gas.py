@@ -1,7 +1,7 @@
 """Mass-spectrometer building blocks: sample the gas stream, record until a condition, wait for a baseline.
 
 They open no run. The MS is any device with ``fraction_<gas>``/``pressure_<gas>`` readings and a settable
-``filament`` (see ``labctl.devices.ms.device``); ``clock`` is the lab clock device. Every event carries the
+``filament`` (see ``labctl.devices.mass_spectrometer.device``); ``clock`` is the lab clock device. Every event carries the
 lab clock, the MS and any *extra* readables (an MFC, say), so flow, gas and time line up.
 """
 
@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Mapping
 import bluesky.plan_stubs as bps
 from bluesky.protocols import Movable, Readable
 
-from .time import wait
+from labctl.plans.stubs.time import wait
 
 
 class BaselineTimeout(RuntimeError):

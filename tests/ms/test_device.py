@@ -11,8 +11,8 @@ from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock
 from labctl.devices.errors import LimitError
-from labctl.devices.ms.analyser import GasAnalyser as GasAnalyserProtocol
-from labctl.devices.ms.srs_rga import FilamentError
+from labctl.devices.mass_spectrometer.analyser import GasAnalyser as GasAnalyserProtocol
+from labctl.devices.mass_spectrometer.srs import FilamentError
 from labctl.factories.ms import build_srs_rga
 
 

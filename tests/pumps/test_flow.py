@@ -11,7 +11,7 @@ from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock
 from labctl.devices.errors import LimitError
-from labctl.devices.pumps.errors import PumpStalled
+from labctl.devices.syringe_pump.errors import PumpStalled
 from labctl.factories.pumps import build_harvard, build_newera
 from labctl.plans.fluidics import flow_schedule
 from labctl.plans.params import ParameterError

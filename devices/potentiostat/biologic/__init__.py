@@ -1,5 +1,5 @@
 """BioLogic potentiostats (VMP3 family) through the EC-Lab Development Package."""
 
-from .backend import BioLogicBackend, BioLogicError
+from labctl.devices.potentiostat.biologic.backend import BioLogicBackend, BioLogicError
 
 __all__ = ["BioLogicBackend", "BioLogicError"]

@@ -11,11 +11,11 @@ from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
 
-from ..errors import LimitError, ProtocolError
-from ..signals import DriverSignal
-from ..units import magnitude
-from ..status import finished
-from .propar import CAPACITY, CAPACITY_UNIT, FLUID_NAME, FMEASURE, FSETPOINT, Propar
+from labctl.devices.errors import LimitError, ProtocolError
+from labctl.devices.signals import DriverSignal
+from labctl.devices.units import magnitude
+from labctl.devices.status import finished
+from labctl.devices.flow_controller.bronkhorst import CAPACITY, CAPACITY_UNIT, FLUID_NAME, FMEASURE, FSETPOINT, Propar
 
 # capacity units (as the instrument spells them, lower case) -> mL/min per unit
 FLOW_UNITS = {"mln/min": 1.0, "ml/min": 1.0, "mls/min": 1.0, "ln/min": 1000.0, "l/min": 1000.0,

@@ -18,7 +18,7 @@ from labctl.devices.clock import Clock
 from labctl.devices.errors import InstrumentError, LimitError, ProtocolError
 from labctl.devices.transport import Port
 
-from .errors import (
+from labctl.devices.syringe_pump.errors import (
     ALARMS,
     CommandIgnored,
     CommunicationError,

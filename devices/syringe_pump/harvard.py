@@ -16,7 +16,7 @@ from labctl.devices.clock import Clock
 from labctl.devices.errors import LimitError, ProtocolError
 from labctl.devices.transport import Port
 
-from .errors import ArgumentError, NotApplicable, OutOfRange, PumpStalled, UnknownCommand
+from labctl.devices.syringe_pump.errors import ArgumentError, NotApplicable, OutOfRange, PumpStalled, UnknownCommand
 
 PROMPTS = {":": "idle", ">": "infusing", "<": "withdrawing", "*": "stalled", "T*": "target reached"}
 ERRORS = {"Command error": NotApplicable, "Unknown command": UnknownCommand, "Argument error": ArgumentError,

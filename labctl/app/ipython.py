@@ -12,7 +12,7 @@ import bluesky.preprocessors as bpp
 
 from labctl.devices.units import Q_, quantity, ureg
 
-from .plan_registry import discover_plans
+from labctl.app.plan_registry import discover_plans
 
 
 def namespace(session) -> dict:

@@ -13,10 +13,10 @@ from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
 
-from ..errors import LimitError
-from ..signals import DriverSignal
-from ..status import run_in_thread
-from .vici import POSITIONS, ViciActuator
+from labctl.devices.errors import LimitError
+from labctl.devices.signals import DriverSignal
+from labctl.devices.status import run_in_thread
+from labctl.devices.valve.vici import POSITIONS, ViciActuator
 
 
 class TwoPositionValve(Device):

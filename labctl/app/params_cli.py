@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 from labctl.plans.params import ParameterError
 
-from .drivers import KIND_PARAMETER_NAMES
+from labctl.drivers import KIND_PARAMETER_NAMES
 
 
 def parse_value(text: str) -> Any:

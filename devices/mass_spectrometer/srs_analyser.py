@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Callable, Mapping
 
-from ..clock import Clock
-from ..errors import LimitError
-from .analyser import GasReading
-from .cracking import RELATIVE_SENSITIVITY, PartialPressureModel, fractions
-from .srs_rga import SrsRga
+from labctl.devices.clock import Clock
+from labctl.devices.errors import LimitError
+from labctl.devices.mass_spectrometer.analyser import GasReading
+from labctl.devices.mass_spectrometer.cracking import RELATIVE_SENSITIVITY, PartialPressureModel, fractions
+from labctl.devices.mass_spectrometer.srs import SrsRga
 
 
 def _check_limit(limits: Mapping, key: str, value: float, what: str, unit: str, name: str) -> None:

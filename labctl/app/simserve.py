@@ -9,8 +9,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-from .drivers import driver
-from .profile import Profile
+from labctl.drivers import driver
+from labctl.profile import Profile
 
 
 class SimServeError(ValueError):

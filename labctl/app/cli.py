@@ -47,7 +47,7 @@ def _quiet_libraries() -> None:
 
 def _plans() -> dict:
     """The plan registry; a plan module that fails to import is reported in one line, not a traceback."""
-    from .plan_registry import discover_plans
+    from labctl.app.plan_registry import discover_plans
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
@@ -64,7 +64,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _profile(path: Path | None):
-    from .profile import ProfileError, load_profile
+    from labctl.profile import ProfileError, load_profile
 
     if path is None and os.environ.get("LABCTL_PROFILE"):
         path = Path(os.environ["LABCTL_PROFILE"])
@@ -98,7 +98,7 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
     """Run PLAN on the lab; parameters are checked before anything is connected."""
     from labctl.plans.params import ParameterError, check_call
 
-    from .params_cli import check_device_arguments, fill_device_defaults, parse_assignments
+    from labctl.app.params_cli import check_device_arguments, fill_device_defaults, parse_assignments
 
     plans = _plans()
     func = plans.get(plan)
@@ -131,7 +131,7 @@ def _run_plan(session, plan, func, kwargs, data_dir, terminated) -> int:
     """Run the plan and close the session; the exit code (0 only if both went well)."""
     from labctl.plans.params import ParameterError
 
-    from .params_cli import resolve_devices
+    from labctl.app.params_cli import resolve_devices
 
     code = 0
     try:
@@ -228,8 +228,8 @@ def _hard_pause(RE) -> None:
 
 
 def _open_session(prof, data_dir, metadata, quiet):
-    from .drivers import FactoryMissing
-    from .session import Session, SessionError
+    from labctl.drivers import FactoryMissing
+    from labctl.session import Session, SessionError
 
     try:
         return Session.from_profile(prof, data_dir=data_dir, metadata=metadata, quiet=quiet)
@@ -239,7 +239,7 @@ def _open_session(prof, data_dir, metadata, quiet):
 
 def _close(session) -> bool:
     """Close *session*; False (after one line on stderr) if something could not be made safe."""
-    from .session import SessionError
+    from labctl.session import SessionError
 
     try:
         session.close()
@@ -268,7 +268,7 @@ def demo(profile: ProfileOpt = None, data_dir: DataDirOpt = None,
          out: Annotated[Optional[Path], typer.Option("--out", help="folder for the report")] = None,
          quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
     """The paper's campaign on the simulated lab; prints the runs, where the data is and the report."""
-    from .demo import run_demo
+    from labctl.app.demo import run_demo
 
     prof = _profile(profile)
     session = _open_session(prof, data_dir, {"operator": "demo", "notes": "labctl demo"}, quiet)
@@ -291,7 +291,7 @@ def ipython(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """IPython with the RunEngine ``RE``, the devices, the plans and ``bps`` loaded."""
     import importlib.util
 
-    from .ipython import start
+    from labctl.app.ipython import start
 
     if importlib.util.find_spec("IPython") is None:  # before any instrument is connected
         raise fail("IPython is not installed (pip install ipython)", 1)
@@ -309,7 +309,7 @@ def ipython(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
 def runs(search: Annotated[Optional[str], typer.Option("--search", "-s", help="text to look for")] = None,
          profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """List stored runs, newest first."""
-    from .runs_view import run_lines
+    from labctl.app.runs_view import run_lines
 
     store = _storage(profile, data_dir)
     try:
@@ -323,7 +323,7 @@ def runs(search: Annotated[Optional[str], typer.Option("--search", "-s", help="t
 def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="run uid (a unique prefix will do)")],
          profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """Metadata, streams, row counts and a few values of one run."""
-    from .runs_view import describe_run
+    from labctl.app.runs_view import describe_run
 
     _check_run_key(run_id)
     store = _storage(profile, data_dir)
@@ -368,7 +368,7 @@ def report(run_ids: Annotated[Optional[list[str]], typer.Argument(metavar="RUN..
            out: Annotated[Path, typer.Option("--out", help="folder for figures and tables")] = Path("report"),
            profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """Figures (PNG) and a markdown + CSV table of the paper's numbers beside labctl's, from stored runs."""
-    from .report import build_report
+    from labctl.report import build_report
 
     if not run_ids and search is None:
         raise fail("name the runs to analyse, or --search TEXT to pick them")
@@ -407,7 +407,7 @@ def _find_run(store, run_id: str):
 
 
 def _uid_of(stored) -> str | None:
-    from .runs_view import start_doc
+    from labctl.app.runs_view import start_doc
 
     return start_doc(stored).get("uid")
 
@@ -445,7 +445,7 @@ def sim_serve(name: Annotated[str, typer.Argument(help="instrument name in the p
               pty: Annotated[bool, typer.Option("--pty", help="serve on a pseudo-terminal (POSIX)")] = False,
               profile: ProfileOpt = None) -> None:
     """Serve the simulator of instrument NAME over TCP or a pty until Ctrl-C."""
-    from .simserve import SimServeError, serve
+    from labctl.app.simserve import SimServeError, serve
 
     if pty and tcp is not None:
         raise fail("choose one of --tcp PORT and --pty")

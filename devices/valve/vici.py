@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 import string
 
-from ..clock import Clock
-from ..errors import InstrumentError, InstrumentTimeout, ProtocolError
-from ..transport import Port
+from labctl.devices.clock import Clock
+from labctl.devices.errors import InstrumentError, InstrumentTimeout, ProtocolError
+from labctl.devices.transport import Port
 
 SERIAL_SETTINGS = {"baudrate": 9600, "bytesize": 8, "parity": "N", "stopbits": 1}
 POSITIONS = ("A", "B")

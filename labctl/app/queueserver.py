@@ -11,8 +11,8 @@ from __future__ import annotations
 import atexit
 import os
 
-from .ipython import namespace
-from .session import Session
+from labctl.app.ipython import namespace
+from labctl.session import Session
 
 session = Session.from_profile(os.environ.get("LABCTL_PROFILE") or None)
 atexit.register(session.close)

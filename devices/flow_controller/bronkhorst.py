@@ -14,8 +14,8 @@ import itertools
 import struct
 from dataclasses import dataclass
 
-from ..errors import InstrumentError, InstrumentTimeout, ProtocolError
-from ..transport import Port
+from labctl.devices.errors import InstrumentError, InstrumentTimeout, ProtocolError
+from labctl.devices.transport import Port
 
 SERIAL_SETTINGS = {"baudrate": 38400, "bytesize": 8, "parity": "N", "stopbits": 1}
 DLE, STX, ETX = 0x10, 0x02, 0x03

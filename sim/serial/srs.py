@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import struct
 
-from .core import ProtocolCore
+from labctl.sim.serial.core import ProtocolCore
 
 # STATUS byte (ER?) bits: which error byte has something to say.
 RS232_BIT, FIL_BIT, CEM_BIT, QMF_BIT, DET_BIT, PS_BIT = 0x01, 0x02, 0x08, 0x10, 0x20, 0x40

@@ -21,11 +21,11 @@ from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
 
-from ..clock import Clock
-from ..errors import InstrumentError
-from ..signals import DriverSignal, SignalRO
-from ..status import run_in_thread
-from . import analyser as _analyser
+from labctl.devices.clock import Clock
+from labctl.devices.errors import InstrumentError
+from labctl.devices.signals import DriverSignal, SignalRO
+from labctl.devices.status import run_in_thread
+from labctl.devices.mass_spectrometer import analyser as _analyser
 
 log = logging.getLogger(__name__)
 

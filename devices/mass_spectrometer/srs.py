@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..errors import InstrumentError, InstrumentTimeout, LimitError, ProtocolError
-from ..transport import Port
+from labctl.devices.errors import InstrumentError, InstrumentTimeout, LimitError, ProtocolError
+from labctl.devices.transport import Port
 
 SERIAL_SETTINGS = {"baudrate": 28800, "bytesize": 8, "parity": "N", "stopbits": 1, "rtscts": True}
 TEXT_END = b"\n\r"
