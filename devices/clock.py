@@ -16,10 +16,14 @@ from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
 
+from labctl.devices.options import DriverDeclaration
 from labctl.devices.signals import DriverSignal
 from labctl.devices.status import run_in_thread
 
 log = logging.getLogger(__name__)
+
+DRIVER = DriverDeclaration("lab.clock", "clock", "none",
+                           description="lab time: wall clock on hardware, simulated clock in the simulated lab")
 
 
 class Timer(Protocol):

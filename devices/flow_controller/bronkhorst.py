@@ -13,8 +13,12 @@ import functools
 import itertools
 import struct
 from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field
 
 from labctl.devices.errors import InstrumentError, InstrumentTimeout, ProtocolError
+from labctl.devices.options import DriverDeclaration, SerialOptions, SettingError, Settings, limit_range
 from labctl.devices.transport import Port
 
 SERIAL_SETTINGS = {"baudrate": 38400, "bytesize": 8, "parity": "N", "stopbits": 1}
@@ -22,6 +26,47 @@ DLE, STX, ETX = 0x10, 0x02, 0x03
 _START, _END = bytes([DLE, STX]), bytes([DLE, ETX])
 INT8, INT16, INT32, FLOAT, STRING = 0x00, 0x20, 0x40, 0x41, 0x60
 FULL_SCALE = 32000
+
+
+class BronkhorstOptions(SerialOptions):
+    """Profile options of a Bronkhorst mass-flow controller."""
+
+    node: int = Field(0x80, ge=1, le=247, description="propar node (128: the instrument on the cable)")
+    fluid: str | None = None
+    capacity_mL_min: float | None = Field(None, gt=0)
+    baudrate: Literal[9600, 19200, 38400, 57600, 115200] = 38400
+
+
+FLOW_RANGE = limit_range("mL/min", 0.0, None)
+
+
+class BronkhorstLimits(Settings):
+    flow_mL_min: FLOW_RANGE
+
+
+class BronkhorstSafeState(Settings):
+    setpoint_mL_min: float | None = Field(None, ge=0)
+
+
+def _cross_check(options: BronkhorstOptions, limits: BronkhorstLimits, safe: BronkhorstSafeState) -> None:
+    cap, flow, setpoint = options.capacity_mL_min, limits.flow_mL_min, safe.setpoint_mL_min
+    if cap is not None and flow is not None and flow[1] > cap:
+        raise SettingError("limits.flow_mL_min", f"max {flow[1]:g} mL/min exceeds the capacity {cap:g}")
+    if setpoint is not None and flow is not None and not flow[0] <= setpoint <= flow[1]:
+        raise SettingError("safe_state.setpoint_mL_min", f"{setpoint:g} is outside the flow limits {list(flow)}")
+
+
+def _describe(options: BronkhorstOptions, limits: BronkhorstLimits) -> dict:
+    low, high = limits.flow_mL_min or (0.0, options.capacity_mL_min or float("inf"))
+    if options.capacity_mL_min is not None:
+        high = min(high, options.capacity_mL_min)
+    return {"setpoint_range_mL_min": (max(0.0, low), high) if high != float("inf") else None}
+
+
+DRIVER = DriverDeclaration(
+    "bronkhorst.propar", "flow_controller", "serial", options=BronkhorstOptions, limits=BronkhorstLimits,
+    safe_state=BronkhorstSafeState, cross_check=_cross_check, describer=_describe,
+    description="Bronkhorst mass-flow controller over propar")
 
 STATUS = {
     1: "process claimed", 2: "unknown command", 3: "unknown process", 4: "unknown parameter",

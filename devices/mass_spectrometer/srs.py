@@ -13,12 +13,45 @@ import re
 import struct
 import time
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable, Literal
+
+from pydantic import Field
 
 from labctl.devices.errors import InstrumentError, InstrumentTimeout, LimitError, ProtocolError
+from labctl.devices.options import DriverDeclaration, SerialOptions, Settings, limit_range
 from labctl.devices.transport import Port
 
 SERIAL_SETTINGS = {"baudrate": 28800, "bytesize": 8, "parity": "N", "stopbits": 1, "rtscts": True}
+EMISSION_RANGE = limit_range("mA", 0.0, 3.5)
+MULTIPLIER_RANGE = limit_range("V", 0.0, 2490.0)
+
+
+class SrsOptions(SerialOptions):
+    """Profile options of an SRS RGA watching a set of gases."""
+
+    gases: dict[str, int] = Field(description="gas name -> m/z")
+    emission_mA: float = Field(1.0, ge=0, le=3.5)
+    noise_floor: int | None = Field(None, ge=0, le=7)
+    cycle_s: float = Field(1.0, gt=0, description="monitor period, lab s")
+    multiplier_V: float | None = Field(None, ge=0, le=2490, description="CDEM voltage; absent or 0: Faraday cup")
+    sensitivities: dict[str, float] | None = Field(None, description="gas -> A/Torr from a calibration")
+    fragments: dict[str, Any] | None = Field(None, description="gas -> cracking pattern")
+    slow_timeout_s: float = Field(30.0, gt=0, description="read timeout of slow commands (filament, scans)")
+    baudrate: Literal[28800] = 28800
+
+
+class SrsLimits(Settings):
+    emission_mA: EMISSION_RANGE
+    multiplier_V: MULTIPLIER_RANGE
+
+
+class SrsSafeState(Settings):
+    filament: Literal["off", "on"] = "off"
+
+
+DRIVER = DriverDeclaration(
+    "srs.rga", "mass_spectrometer", "serial", options=SrsOptions, limits=SrsLimits, safe_state=SrsSafeState,
+    describer=lambda o, _l: {"gases": tuple(o.gases)}, description="SRS RGA 100/200/300")
 TEXT_END = b"\n\r"
 UNIT_A = 1e-16  # binary current unit
 

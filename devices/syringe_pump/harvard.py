@@ -9,11 +9,17 @@ reply line by line and recognises the prompt by its first bytes. A stall prompt 
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import math
 import re
 
+from pydantic import Field
+
 from labctl.devices.clock import Clock
 from labctl.devices.errors import LimitError, ProtocolError
+from labctl.devices.options import DriverDeclaration, Settings, limit_range
+from labctl.devices.syringe_pump.settings import PumpSafeState, SyringeOptions, pump_describer, syringe_rates
 from labctl.devices.transport import Port
 
 from labctl.devices.syringe_pump.errors import ArgumentError, NotApplicable, OutOfRange, PumpStalled, UnknownCommand
@@ -29,6 +35,24 @@ TIME_H = {"h": 1.0, "hr": 1.0, "min": 1 / 60, "s": 1 / 3600}
 MIN_SPEED_MM_H = 0.0108
 MAX_SPEED_MM_H = 11190.0
 DIAMETER_RANGE_MM = (0.1, 50.8)
+Baudrate = Literal[9600, 19200, 38400, 57600, 115200]
+RATE_RANGE = limit_range("uL/h", 0.0, 1.296e7)
+
+
+class HarvardOptions(SyringeOptions):
+    """Profile options of a Harvard Apparatus PHD ULTRA / Pump 11 Elite."""
+
+    baudrate: Baudrate = 115200
+
+
+class HarvardLimits(Settings):
+    rate_uL_h: RATE_RANGE
+
+
+
+DRIVER = DriverDeclaration(
+    "harvard.phd_ultra", "syringe_pump", "serial", options=HarvardOptions, limits=HarvardLimits, safe_state=PumpSafeState,
+    describer=pump_describer(MIN_SPEED_MM_H, MAX_SPEED_MM_H), description="Harvard Apparatus PHD ULTRA / Pump 11 Elite")
 
 _QUANTITY = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([munp]l)(?:/(h|hr|min|s))?", re.I)
 
@@ -51,7 +75,7 @@ def rate_argument(uL_h: float) -> str:
 class HarvardPump:
     """One PHD ULTRA / Pump 11 Elite at *address* (0-99) on a serial line (8N2 as the pump ships)."""
 
-    baudrates = (9600, 19200, 38400, 57600, 115200)
+    baudrates = get_args(Baudrate)
 
     def __init__(self, url: str, *, address: int = 0, clock: Clock | None = None, name: str = "pump",
                  timeout: float = 0.5, baudrate: int = 115200):
@@ -157,8 +181,7 @@ class HarvardPump:
         self.command(f"diameter {format_value(mm)}")
 
     def rate_limits_uL_h(self, diameter_mm: float) -> tuple[float, float]:
-        area = math.pi * diameter_mm ** 2 / 4
-        return MIN_SPEED_MM_H * area, MAX_SPEED_MM_H * area
+        return syringe_rates(diameter_mm, MIN_SPEED_MM_H, MAX_SPEED_MM_H)
 
     def rate(self) -> float:
         """Rate of the current direction, µL/h (``irate`` or ``wrate``)."""

@@ -9,13 +9,19 @@ driver picks the rate and volume units that keep the most precision (120 µL/h g
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import binascii
 import logging
 import math
 import re
 
+from pydantic import Field
+
 from labctl.devices.clock import Clock
 from labctl.devices.errors import InstrumentError, LimitError, ProtocolError
+from labctl.devices.options import DriverDeclaration, Settings, limit_range
+from labctl.devices.syringe_pump.settings import PumpSafeState, SyringeOptions, pump_describer, syringe_rates
 from labctl.devices.transport import Port
 
 from labctl.devices.syringe_pump.errors import (
@@ -50,6 +56,25 @@ VOLUME_UNITS = {"UL": 1.0, "ML": 1000.0}
 MIN_SPEED_MM_H = 0.0407
 MAX_SPEED_MM_H = 2733.0
 DIAMETER_RANGE_MM = (0.1, 50.0)
+Baudrate = Literal[300, 1200, 2400, 9600, 19200]
+RATE_RANGE = limit_range("uL/h", 0.0, 2.1e6)
+
+
+class NewEraOptions(SyringeOptions):
+    """Profile options of a New Era NE-1000 family syringe pump."""
+
+    baudrate: Baudrate = 19200
+    safe_mode_timeout_s: int = Field(0, ge=0, le=255, description="comms watchdog; 0 = off")
+
+
+class NewEraLimits(Settings):
+    rate_uL_h: RATE_RANGE
+
+
+
+DRIVER = DriverDeclaration(
+    "newera.ne1000", "syringe_pump", "serial", options=NewEraOptions, limits=NewEraLimits, safe_state=PumpSafeState,
+    describer=pump_describer(MIN_SPEED_MM_H, MAX_SPEED_MM_H), description="New Era NE-1000 family syringe pump")
 
 _REPLY = re.compile(r"(\d\d)([IWSPTUXA])(.*)", re.S)
 _NUMBER = r"(\d+\.\d*|\.\d+|\d+)"
@@ -103,7 +128,7 @@ class NewEraPump:
     that its pump stalled; ``alarm`` holds the last one reported.
     """
 
-    baudrates = (300, 1200, 2400, 9600, 19200)
+    baudrates = get_args(Baudrate)
 
     def __init__(self, url: str, *, address: int = 0, clock: Clock | None = None, name: str = "pump",
                  timeout: float = 0.5, baudrate: int = 19200, safe_mode_timeout_s: int = 0):
@@ -276,8 +301,7 @@ class NewEraPump:
         self.command(f"DIA{format_number(mm)}")
 
     def rate_limits_uL_h(self, diameter_mm: float) -> tuple[float, float]:
-        area = math.pi * diameter_mm ** 2 / 4  # mm^2 = µL/mm
-        return MIN_SPEED_MM_H * area, MAX_SPEED_MM_H * area
+        return syringe_rates(diameter_mm, MIN_SPEED_MM_H, MAX_SPEED_MM_H)
 
     def rate(self) -> float:
         """Programmed rate in µL/h (unsigned; see :meth:`direction`)."""

@@ -10,13 +10,57 @@ from __future__ import annotations
 
 import re
 import string
+from typing import Annotated, Literal, get_args
+
+from pydantic import AfterValidator, Field
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import InstrumentError, InstrumentTimeout, ProtocolError
+from labctl.devices.options import DriverDeclaration, SerialOptions, SettingError, Settings
 from labctl.devices.transport import Port
 
 SERIAL_SETTINGS = {"baudrate": 9600, "bytesize": 8, "parity": "N", "stopbits": 1}
 POSITIONS = ("A", "B")
+Baudrate = Literal[4800, 9600, 19200, 38400, 57600, 115200]
+
+
+def _port(port: str) -> str:
+    if port not in POSITIONS:
+        raise ValueError("a two-position valve has ports A and B")
+    return port
+
+
+class ViciOptions(SerialOptions):
+    """Profile options of a VICI two-position actuator."""
+
+    positions: dict[Annotated[str, AfterValidator(_port)], str] | None = Field(
+        None, description="names of positions A and B")
+    move_timeout_s: float = Field(5.0, gt=0, description="lab time a move may take")
+    poll_s: float = Field(0.05, gt=0, description="lab time between position reads during a move")
+    baudrate: Baudrate = 9600
+    address: str | None = Field(None, description="actuator ID character")
+    interface_mode: int = Field(1, ge=0, le=2, description="IFM reply level")
+
+    def position_names(self) -> dict[str, str]:
+        """Port -> name (the ports' own letters where the profile names none)."""
+        return dict(self.positions) if self.positions else {p: p for p in POSITIONS}
+
+
+class ValveSafeState(Settings):
+    position: str | None = None
+
+
+def _cross_check(options: ViciOptions, _limits, safe: ValveSafeState) -> None:
+    names = list(options.position_names().values())
+    if safe.position is not None and safe.position not in names:
+        allowed = ", ".join(repr(p) for p in names)
+        raise SettingError("safe_state.position", f"{safe.position!r} is not a position of the valve ({allowed})")
+
+
+DRIVER = DriverDeclaration(
+    "vici.two_position", "valve", "serial", options=ViciOptions, safe_state=ValveSafeState,
+    cross_check=_cross_check, describer=lambda o, _l: {"position_names": tuple(o.position_names()[p] for p in POSITIONS)},
+    description="VICI Valco two-position electric actuator")
 
 _ERROR = re.compile(r"E(\d+)\s+(.*)")
 
@@ -62,6 +106,8 @@ class ViciActuator:
         self.move_timeout_s = float(move_timeout_s)
         self.poll_s = float(poll_s)
         self._prefix = (address or "").encode("ascii")
+        if baudrate not in get_args(Baudrate):
+            raise ValueError(f"{name}: VICI actuators talk at {get_args(Baudrate)} baud, not {baudrate}")
         self.port = Port(url, name=name, timeout=timeout, **{**SERIAL_SETTINGS, "baudrate": baudrate})
         try:
             self.configure()

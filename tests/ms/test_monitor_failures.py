@@ -14,7 +14,7 @@ from labctl.devices.clock import LabClock, WallClock
 from labctl.devices.errors import InstrumentTimeout
 from labctl.devices.mass_spectrometer.device import MonitoringError
 from labctl.devices.mass_spectrometer.srs import ElectrometerError
-from labctl.factories.ms import build_srs_rga
+from labctl.factories.srs import build as build_srs_rga
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from bluesky.utils import RunEngineInterrupted
 
 from labctl.devices.clock import LabClock
 from labctl.devices.errors import LimitError
-from labctl.factories.gamry import build_gamry
+from labctl.factories.gamry import build as build_gamry
 from labctl.plans.electrochem import cv, eis, galvanostatic_cycles, ocv, rate_test
 from labctl.plans.params import ParameterError
 from labctl.sim.lab import SimLab

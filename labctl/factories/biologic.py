@@ -1,4 +1,4 @@
-"""Builds BioLogic potentiostat channels from their profile entries.
+"""Builds BioLogic potentiostat channels (driver ``biologic.vmp3``) from their profile entries.
 
 The transport is the instrument's EClib address: an IP address or ``USB0`` on a Windows host with the
 EC-Lab Development Package, ``sim://vmp3`` for the simulated lab's EClib fake (the host part names the
@@ -12,16 +12,16 @@ import weakref
 from labctl.devices.potentiostat.biologic import BioLogicBackend
 from labctl.devices.potentiostat.biologic.library import load_eclib
 from labctl.devices.potentiostat.device import Potentiostat
-
+from labctl.factories.common import options, simlab
 
 # One EClib fake per simulated instrument, so its channels share one connection as on a real VMP3.
-_sim_libraries: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_sim_libraries: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _sim_library(simlab, host: str):
-    libs = _sim_libraries.setdefault(simlab, {})
+def _sim_library(lab, host: str):
+    libs = _sim_libraries.setdefault(lab, {})
     if host not in libs:
-        libs[host] = simlab.eclib(host)
+        libs[host] = lab.eclib(host)
     return libs[host]
 
 
@@ -30,32 +30,28 @@ def address_and_library(spec, ctx):
     transport = (spec.transport or "").strip()
     if not transport:
         raise ValueError(f"{spec.name}: no transport given; expected an IP address, USB0 or sim://vmp3")
-    options = dict(spec.options or {})
     if transport.startswith("sim://"):
         host = transport[len("sim://"):].strip("/")
         if not host:
             raise ValueError(f"{spec.name}: {transport!r} names no simulated instrument (e.g. sim://vmp3)")
-        if getattr(ctx, "simlab", None) is None:
-            raise ValueError(f"{spec.name}: transport {transport!r} needs the simulated lab ([sim] in the profile)")
-        return host, _sim_library(ctx.simlab, host)
+        return host, _sim_library(simlab(spec, ctx), host)
     try:
-        return transport, load_eclib(options.get("library"))
+        return transport, load_eclib((spec.options or {}).get("library"))
     except OSError as exc:
         raise OSError(f"{spec.name}: {exc}") from None
 
 
-def build_biologic(spec, ctx) -> Potentiostat:
+def build(spec, ctx) -> Potentiostat:
     """One VMP3 channel as a :class:`Potentiostat`; channels on one address share one EClib connection.
 
-    Options: ``channel`` (1-based, required), ``electrode_area_cm2`` (default 1), ``timeout`` (s, connect).
-    Limits: ``current_A``, ``voltage_V`` ([min, max]) refuse techniques outside them before the cell is on.
+    Options as :class:`~labctl.devices.potentiostat.biologic.BioLogicOptions`. Limits ``current_A``,
+    ``voltage_V`` ([min, max]) refuse techniques outside them before the cell is on.
     """
-    options = dict(spec.options or {})
-    if "channel" not in options:
+    if "channel" not in (spec.options or {}):
         raise ValueError(f"{spec.name}: options.channel is required (1-16)")
+    opts = options(spec)
     address, lib = address_and_library(spec, ctx)
-    timeout = options.get("timeout", options.get("timeout_s", 5))
-    backend = BioLogicBackend(lib, address, int(options["channel"]), name=spec.name, timeout=int(max(1, timeout)))
+    backend = BioLogicBackend(lib, address, opts.channel, name=spec.name, timeout=int(max(1, opts.wire_timeout(5))))
     return Potentiostat(backend, clock=ctx.clock, name=spec.name, limits=dict(spec.limits or {}),
-                        electrode_area_cm2=float(options.get("electrode_area_cm2", 1.0)),
-                        source=f"biologic:{address}:{int(options['channel'])}")
+                        electrode_area_cm2=float(opts.electrode_area_cm2 or 1.0),
+                        source=f"biologic:{address}:{opts.channel}")

@@ -1,4 +1,4 @@
-"""Builds the lab clock device on whichever clock the session runs on (wall or simulated)."""
+"""Builds the lab clock device (driver ``lab.clock``) on whichever clock the session runs on."""
 
 from __future__ import annotations
 
