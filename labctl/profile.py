@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
-from labctl.devices.options import PositiveFloat, SettingError, Settings, describe_value
+from labctl.devices.options import InstrumentDescription, PositiveFloat, SettingError, Settings, describe_value
 from labctl.drivers import DRIVERS, KINDS, check_transport
 
 __all__ = ["InstrumentSpec", "Profile", "ProfileError", "load_profile", "parse_profile"]
@@ -61,6 +61,18 @@ class Profile:
     def of_kind(self, kind: str) -> list[InstrumentSpec]:
         return [spec for spec in self.instruments.values() if spec.kind == kind]
 
+    def descriptions(self) -> dict[str, InstrumentDescription]:
+        """Every instrument a session of this profile has (the implicit clock and the operator included), as
+        its driver describes it from the profile alone: what plan calls are checked against before anything
+        connects."""
+        out = {s.name: DRIVERS[s.driver].declaration.describe(s.name, s.options, s.limits)
+               for s in self.instruments.values()}
+        if not self.of_kind("clock"):
+            name = implicit_clock_name(self)
+            out[name] = InstrumentDescription(name, "clock", "lab.clock")
+        out.setdefault("operator", InstrumentDescription("operator", "operator"))
+        return out
+
     def restricted(self, names) -> "Profile":
         """The same lab with only the instruments in *names* (in profile order)."""
         names = set(names)
@@ -69,6 +81,11 @@ class Profile:
             raise ProfileError(self.path, None, f"no instrument named {', '.join(sorted(unknown))}")
         return Profile(self.path, dict(self.lab), None if self.sim is None else dict(self.sim),
                        {n: s for n, s in self.instruments.items() if n in names})
+
+
+def implicit_clock_name(profile: Profile) -> str:
+    """What a session calls the clock it adds to a profile that declares none."""
+    return "clock" if "clock" not in profile.instruments else "lab_clock"
 
 
 def default_profile_path():

@@ -18,7 +18,7 @@ from labctl.devices.clock import WallClock
 
 from labctl import page_validation
 from labctl.drivers import BuildContext, FactoryMissing, driver
-from labctl.profile import InstrumentSpec, Profile, load_profile
+from labctl.profile import InstrumentSpec, Profile, implicit_clock_name, load_profile
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +179,7 @@ class Session:
 
 
 def _implicit_clock(profile: Profile) -> InstrumentSpec:
-    name = "clock" if "clock" not in profile.instruments else "lab_clock"
-    return InstrumentSpec(name=name, kind="clock", driver="lab.clock", transport=None,
+    return InstrumentSpec(name=implicit_clock_name(profile), kind="clock", driver="lab.clock", transport=None,
                           source=f"{profile.path}: (implicit clock)")
 
 

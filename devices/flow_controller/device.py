@@ -16,6 +16,7 @@ from labctl.devices.signals import DriverSignal
 from labctl.devices.units import magnitude
 from labctl.devices.status import finished
 from labctl.devices.flow_controller.bronkhorst import CAPACITY, CAPACITY_UNIT, FLUID_NAME, FMEASURE, FSETPOINT, Propar
+from labctl.devices.options import InstrumentDescription
 
 # capacity units (as the instrument spells them, lower case) -> mL/min per unit
 FLOW_UNITS = {"mln/min": 1.0, "ml/min": 1.0, "mls/min": 1.0, "ln/min": 1000.0, "l/min": 1000.0,
@@ -56,6 +57,10 @@ class MassFlowController(Device):
     def limits(self) -> tuple[float, float]:
         """Allowed setpoints in mL/min: the profile's limits within the instrument's capacity."""
         return self._limits
+
+    def instrument_description(self) -> InstrumentDescription:
+        """What plans check their parameters against: the setpoints allowed (profile limits within capacity)."""
+        return InstrumentDescription(self.name, "flow_controller", setpoint_range_mL_min=self._limits)
 
     def check_setpoint(self, value) -> float:
         """*value* in mL/min, or :class:`LimitError` if it is outside :attr:`limits`."""

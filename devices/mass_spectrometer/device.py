@@ -26,6 +26,7 @@ from labctl.devices.errors import InstrumentError
 from labctl.devices.signals import DriverSignal, SignalRO
 from labctl.devices.status import run_in_thread
 from labctl.devices.mass_spectrometer import analyser as _analyser
+from labctl.devices.options import InstrumentDescription
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,10 @@ class GasAnalyser(Device):
         self._halted = False
         self._halt_reported = False
         super().__init__(name=name, **kwargs)
+
+    def instrument_description(self) -> InstrumentDescription:
+        """What plans check their parameters against: the gases watched."""
+        return InstrumentDescription(self.name, "mass_spectrometer", gases=tuple(self._GASES))
 
     # -- measuring ----------------------------------------------------------------------------------
     def _measure(self) -> _analyser.GasReading:

@@ -19,6 +19,7 @@ from labctl.devices.errors import LimitError
 from labctl.devices.signals import DriverSignal
 from labctl.devices.units import magnitude
 from labctl.devices.status import finished
+from labctl.devices.options import InstrumentDescription
 
 DIRECTIONS = ("infuse", "withdraw")
 
@@ -85,6 +86,10 @@ class SyringePump(Device):
         if self._profile_limits:
             lo, hi = max(lo, self._profile_limits[0]), min(hi, self._profile_limits[1])
         return lo, hi
+
+    def instrument_description(self) -> InstrumentDescription:
+        """What plans check their parameters against: the rates this syringe allows now."""
+        return InstrumentDescription(self.name, "syringe_pump", rate_range_uL_h=self.rate_limits())
 
     def check_rate(self, value) -> float:
         """*value* (number in µL/h, string or quantity; signed) as µL/h, or :class:`LimitError`. 0 is stop."""

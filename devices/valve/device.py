@@ -17,6 +17,7 @@ from labctl.devices.errors import LimitError
 from labctl.devices.signals import DriverSignal
 from labctl.devices.status import run_in_thread
 from labctl.devices.valve.vici import POSITIONS, ViciActuator
+from labctl.devices.options import InstrumentDescription
 
 
 class TwoPositionValve(Device):
@@ -49,6 +50,10 @@ class TwoPositionValve(Device):
     @property
     def position_names(self) -> tuple[str, ...]:
         return tuple(self._to_name[p] for p in POSITIONS)
+
+    def instrument_description(self) -> InstrumentDescription:
+        """What plans check their parameters against: the positions' names."""
+        return InstrumentDescription(self.name, "valve", position_names=self.position_names)
 
     def port_for(self, position: str) -> str:
         """The actuator position (``A``/``B``) behind a position name; :class:`LimitError` if unknown."""

@@ -19,7 +19,9 @@ def demo_plan(session):
     if not all(n in d for n in needed):
         detectors = [x for x in d.values() if x is not session.clock and hasattr(x, "read")]
         return readings(session.clock, detectors, num=5, period="60 s")
-    from labctl.plans.experiments import coin_cell_campaign, dems, liquid_cell_operando
+    from labctl.plans.campaign import coin_cell_campaign
+    from labctl.plans.dems import dems
+    from labctl.plans.liquid_cell import liquid_cell_operando
 
     def campaign():
         yield from coin_cell_campaign(d["vmp3_1"], d["ms"], d["mfc"], session.clock, d["operator"],

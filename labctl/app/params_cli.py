@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import inspect
 import tomllib
-import typing
 from typing import Any, Callable, Mapping
 
-from labctl.plans.params import ParameterError
+from labctl.plans import ParameterError
+from labctl.plans.checks import declarations
+from labctl.plans.params import Instrument
 
-from labctl.drivers import KIND_PARAMETER_NAMES
+#: Parameter names that mean "the device of this kind" in plans that do not declare their devices' kinds.
+KIND_PARAMETER_NAMES = {
+    "potentiostat": ("potentiostat", "pstat"),
+    "syringe_pump": ("syringe_pump", "pump"),
+    "valve": ("valve",),
+    "mass_spectrometer": ("mass_spectrometer", "ms", "rga"),
+    "flow_controller": ("flow_controller", "mfc"),
+    "clock": ("clock",),
+    "operator": ("operator",),
+}
 
 
 def parse_value(text: str) -> Any:
@@ -67,41 +77,23 @@ def parse_assignments(pairs: list[str], *, what: str = "--param") -> dict[str, A
 
 
 def fill_device_defaults(func: Callable, kwargs: dict, devices_by_kind: Mapping[str, list[str]]) -> dict:
-    """Give each missing required parameter named like a device kind (``pstat``, ``pump``, ``clock``...)
-    the lab's only device of that kind; leave it missing when there are none or several."""
+    """Give each missing required device parameter the lab's only device of its kind (declared, or else told
+    by the parameter's name: ``pstat``, ``pump``, ``clock``...); leave it missing when there are none or
+    several."""
+    declared = declarations(func)
     out = dict(kwargs)
     for pname, p in inspect.signature(func).parameters.items():
-        if pname in out or p.default is not inspect.Parameter.empty:
+        if pname in out or p.default is not inspect.Parameter.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        for kind, names in KIND_PARAMETER_NAMES.items():
-            if pname in names and len(devices_by_kind.get(kind, [])) == 1:
+        converter = declared[pname].converter if pname in declared else None
+        if isinstance(converter, Instrument):
+            kinds = [converter.kind] if converter.kind and not declared[pname].sequence else []
+        else:
+            kinds = [kind for kind, names in KIND_PARAMETER_NAMES.items() if pname in names]
+        for kind in kinds:
+            if len(devices_by_kind.get(kind, [])) == 1:
                 out[pname] = devices_by_kind[kind][0]
     return out
-
-
-def _wants_device(annotation) -> bool:
-    """Whether a parameter annotation is a bluesky protocol (``Movable``, ``Flyable``...) or holds one."""
-    if getattr(annotation, "__module__", "") == "bluesky.protocols":
-        return True
-    return any(_wants_device(arg) for arg in typing.get_args(annotation))
-
-
-def check_device_arguments(func: Callable, kwargs: Mapping[str, Any], device_names) -> None:
-    """Refuse a name that is not a device where *func* takes devices (``pstat=vmp9``)."""
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:  # unresolvable annotations: nothing to check against
-        return
-    names = set(device_names)
-    for pname, value in kwargs.items():
-        if not _wants_device(hints.get(pname)):
-            continue
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and item not in names:
-                raise ParameterError(f"{pname}={item!r} is not a device of this lab; devices: "
-                                     f"{', '.join(sorted(names))}")
 
 
 def resolve_devices(value: Any, devices: Mapping[str, Any]) -> Any:

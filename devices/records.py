@@ -1,4 +1,4 @@
-"""Per-cycle summary of galvanostatic cycling as a soft ophyd device, so plans can read it into a stream."""
+"""Soft devices plans fill in and read into a stream: what they derived from the data as it arrived."""
 
 from __future__ import annotations
 
@@ -37,3 +37,13 @@ class CycleLog(Device):
         self.stripped_capacity.put(float(stripped_C) * to_mAh_cm2)
         self.ce.put(ce)
         return ce
+
+
+class TopographyCapture(Device):
+    """One AFM capture during plating: when it was planned and taken, and what had been plated by then."""
+
+    planned = Cpt(Signal, value=0.0, units="s", kind="normal")
+    at = Cpt(Signal, value=0.0, units="s", kind="hinted")
+    late = Cpt(Signal, value=0.0, units="s", kind="normal")
+    charge = Cpt(Signal, value=0.0, units="C", kind="normal")
+    capacity = Cpt(Signal, value=0.0, units="mAh/cm^2", kind="hinted")
