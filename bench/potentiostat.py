@@ -24,7 +24,7 @@ from labctl.devices.potentiostat.device import Potentiostat
 from labctl.devices.potentiostat.techniques import OCV
 from labctl.plans.stubs.electrochem import run_technique
 from labctl.sim.clock import SimClock
-from labctl.sim.sdk.eclib import FakeEClib
+from labctl.sim.sdk.biologic import FakeEClib
 from labctl.sim.world import World
 
 RECORD_DT = 1e-3

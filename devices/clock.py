@@ -16,10 +16,15 @@ from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
 
-from .signals import DriverSignal
-from .status import run_in_thread
+from labctl.devices.options import DriverDeclaration
+from labctl.devices.signals import DriverSignal
+from labctl.devices.status import run_in_thread
+from labctl.devices.options import InstrumentDescription
 
 log = logging.getLogger(__name__)
+
+DRIVER = DriverDeclaration("lab.clock", "clock", "none",
+                           description="lab time: wall clock on hardware, simulated clock in the simulated lab")
 
 
 class Timer(Protocol):
@@ -146,6 +151,9 @@ class LabClock(Device):
         self._t0 = self.clock.now()
         self._waits: list[threading.Event] = []
         super().__init__(name=name, **kwargs)
+
+    def instrument_description(self) -> InstrumentDescription:
+        return InstrumentDescription(self.name, "clock")
 
     def _now(self) -> float:
         return self.clock.now()

@@ -17,8 +17,9 @@ from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
 
-from .clock import Clock, WallClock
-from .signals import Signal
+from labctl.devices.clock import Clock, WallClock
+from labctl.devices.signals import Signal
+from labctl.devices.options import InstrumentDescription
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,9 @@ class Operator(Device):
         self._pending: _Ask | None = None
         self._paused = False
         super().__init__(name=name, **kwargs)
+
+    def instrument_description(self) -> InstrumentDescription:
+        return InstrumentDescription(self.name, "operator")
 
     def set(self, checkpoint: Checkpoint) -> Status:
         """Ask for *checkpoint*; the status finishes when somebody confirms it.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable
 from ophyd.status import Status
 
 if TYPE_CHECKING:
-    from .clock import Clock
+    from labctl.devices.clock import Clock
 
 
 def finished(obj) -> Status:

@@ -21,8 +21,8 @@ import weakref
 
 import serial
 
-from .errors import ConnectionLost, InstrumentTimeout
-from .visa import VisaPipe, is_visa_resource
+from labctl.devices.errors import ConnectionLost, InstrumentTimeout
+from labctl.devices.visa import VisaPipe, is_visa_resource
 
 _locks: "weakref.WeakValueDictionary[str, threading.RLock]" = weakref.WeakValueDictionary()
 _lines: "dict[str, Line]" = {}

@@ -16,9 +16,9 @@ from bluesky.utils import RunEngineInterrupted
 import labctl
 from labctl.devices.clock import WallClock
 
-from . import page_validation
-from .drivers import BuildContext, FactoryMissing, driver
-from .profile import InstrumentSpec, Profile, load_profile
+from labctl import page_validation
+from labctl.drivers import BuildContext, FactoryMissing, driver
+from labctl.profile import InstrumentSpec, Profile, implicit_clock_name, load_profile
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Session:
         show = (not self.quiet) if live is None else live
         display = token = None
         if show:
-            from .live import LiveDisplay
+            from labctl.app.live import LiveDisplay
 
             display = LiveDisplay(clock=getattr(self.clock, "clock", None))
             token = self.RE.subscribe(display)
@@ -179,8 +179,7 @@ class Session:
 
 
 def _implicit_clock(profile: Profile) -> InstrumentSpec:
-    name = "clock" if "clock" not in profile.instruments else "lab_clock"
-    return InstrumentSpec(name=name, kind="clock", driver="lab.clock", transport=None,
+    return InstrumentSpec(name=implicit_clock_name(profile), kind="clock", driver="lab.clock", transport=None,
                           source=f"{profile.path}: (implicit clock)")
 
 

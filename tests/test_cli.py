@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from labctl import drivers
-from labctl.cli import app
-from labctl.params_cli import parse_value
+from labctl.app.cli import app
+from labctl.app.params_cli import parse_value
 
 CLOCK_ONLY = """
 [lab]
@@ -200,7 +200,7 @@ def _interrupt(proc) -> None:
 
 def test_sim_serve_prints_an_endpoint_that_answers(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "labctl.cli", "sim", "serve", "dems_valve", "--tcp", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "labctl.app.cli", "sim", "serve", "dems_valve", "--tcp", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=Path(__file__).parent)
     try:
@@ -221,7 +221,7 @@ def test_sim_serve_on_a_pty_prints_a_device_path_that_answers():
     import serial
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "labctl.cli", "sim", "serve", "dems_valve", "--pty"],
+    proc = subprocess.Popen([sys.executable, "-m", "labctl.app.cli", "sim", "serve", "dems_valve", "--pty"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=Path(__file__).parent)
     try:
@@ -250,8 +250,8 @@ def test_live_table_and_progress_unless_quiet(runner, bench):
 
 def test_device_kind_parameters_default_only_when_unambiguous(runner, tmp_path, monkeypatch):
     """`clock` is filled in (one clock); `pstat` is not when the lab has two potentiostats."""
-    from labctl.params_cli import fill_device_defaults
-    from labctl.plan_registry import discover_plans
+    from labctl.app.params_cli import fill_device_defaults
+    from labctl.app.plan_registry import discover_plans
 
     def plan(pstat, clock, operator, pump=None):
         yield from ()
@@ -322,7 +322,7 @@ def test_ipython_starts_with_the_lab_loaded_and_runs_a_plan(tmp_path):
     ]) + "\n"
     env = {**os.environ, "LABCTL_DATA": str(tmp_path / "data")}
     env.pop("LABCTL_PROFILE", None)
-    out = subprocess.run([sys.executable, "-m", "labctl.cli", "ipython"], input=typed, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "labctl.app.cli", "ipython"], input=typed, capture_output=True,
                          text=True, timeout=180, env=env)
     assert out.returncode == 0, out.stderr
     assert "LOADED ['RE', 'bps', 'clock', 'galvanostatic_cycles', 'vmp3_1']" in out.stdout
@@ -334,7 +334,7 @@ def test_ipython_starts_with_the_lab_loaded_and_runs_a_plan(tmp_path):
 def test_sigterm_mid_run_aborts_the_run_and_exits_non_zero(tmp_path, bench):
     data = tmp_path / "data"
     env = dict(os.environ, LABCTL_DATA=str(data), PYTHONWARNINGS="ignore")
-    proc = subprocess.Popen([sys.executable, "-m", "labctl.cli", "run", "readings", "-p", "num=100000",
+    proc = subprocess.Popen([sys.executable, "-m", "labctl.app.cli", "run", "readings", "-p", "num=100000",
                              "-p", "period=0.05 s", "--profile", str(bench), "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:

@@ -12,13 +12,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: folder -> import prefixes its modules must never use
 FORBIDDEN = {
-    "devices": ("labctl.plans", "labctl.sim", "labctl.storage", "labctl.session", "labctl.cli", "labctl.report",
+    "devices": ("labctl.plans", "labctl.sim", "labctl.storage", "labctl.session", "labctl.app.cli", "labctl.report",
                 "labctl.analysis", "labctl.factories"),
-    "plans": ("labctl.sim", "labctl.storage", "labctl.session", "labctl.cli", "labctl.factories",
+    "plans": ("labctl.sim", "labctl.storage", "labctl.session", "labctl.app.cli", "labctl.factories",
               # vendor specifics: plans see instruments only through their ophyd devices
               "labctl.devices.potentiostat.biologic", "labctl.devices.potentiostat.gamry",
-              "labctl.devices.pumps.newera", "labctl.devices.pumps.harvard", "labctl.devices.valves.vici",
-              "labctl.devices.ms.srs_rga", "labctl.devices.mfc.propar", "labctl.devices.transport"),
+              "labctl.devices.syringe_pump.newera", "labctl.devices.syringe_pump.harvard", "labctl.devices.valve.vici",
+              "labctl.devices.mass_spectrometer.srs", "labctl.devices.flow_controller.bronkhorst", "labctl.devices.transport"),
     "sim": ("ophyd", "bluesky", "labctl.devices", "labctl.plans", "labctl.storage", "labctl.session",
             "labctl.factories"),
 }
@@ -50,7 +50,7 @@ def test_no_layer_crossing(folder):
 
 
 def test_importing_devices_and_plans_loads_no_storage():
-    code = ("import sys, labctl.devices.potentiostat.device, labctl.devices.pumps.device, labctl.plans.experiments; "
+    code = ("import sys, labctl.devices.potentiostat.device, labctl.devices.syringe_pump.device, labctl.plans.experiments; "
             "print(sorted(m for m in sys.modules if m.startswith(('labctl.storage', 'tiled', 'labctl.sim'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -6,7 +6,7 @@ import io
 
 from event_model import compose_run
 
-from labctl.live import LiveDisplay
+from labctl.app.live import LiveDisplay
 
 
 def test_a_technique_page_counts_every_row_and_shows_the_last():

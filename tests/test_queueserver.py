@@ -2,13 +2,13 @@
 
 from bluesky_queueserver.manager import profile_ops
 
-from labctl.plan_registry import discover_plans
+from labctl.app.plan_registry import discover_plans
 
 
 def test_queue_server_accepts_every_plan_and_device(tmp_path, monkeypatch):
     monkeypatch.setenv("LABCTL_DATA", str(tmp_path))
     monkeypatch.delenv("LABCTL_PROFILE", raising=False)
-    nspace = profile_ops.load_startup_module("labctl.queueserver")
+    nspace = profile_ops.load_startup_module("labctl.app.queueserver")
     try:
         plans, devices, _, _ = profile_ops.existing_plans_and_devices_from_nspace(nspace=nspace,
                                                                                  ignore_invalid_plans=False)

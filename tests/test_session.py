@@ -157,8 +157,8 @@ def test_queueserver_startup_exposes_re_devices_and_plans(tmp_path, monkeypatch)
     path.write_text(CLOCK_ONLY)
     monkeypatch.setenv("LABCTL_PROFILE", str(path))
     monkeypatch.setenv("LABCTL_DATA", str(tmp_path / "data"))
-    monkeypatch.delitem(sys.modules, "labctl.queueserver", raising=False)
-    qs = importlib.import_module("labctl.queueserver")
+    monkeypatch.delitem(sys.modules, "labctl.app.queueserver", raising=False)
+    qs = importlib.import_module("labctl.app.queueserver")
     try:
         assert qs.RE is qs.session.RE
         assert qs.clock is qs.session.clock
@@ -168,7 +168,7 @@ def test_queueserver_startup_exposes_re_devices_and_plans(tmp_path, monkeypatch)
         assert len(qs.session.storage.run(uid).table("primary")) == 2
     finally:
         qs.session.close()
-        sys.modules.pop("labctl.queueserver", None)
+        sys.modules.pop("labctl.app.queueserver", None)
 
 
 def test_the_default_profile_builds_every_instrument_and_runs_on_the_simulated_clock(tmp_path):
@@ -197,7 +197,7 @@ def test_simulated_operator_performs_checkpoints_on_the_world(tmp_path):
 
 
 def test_ipython_namespace_has_re_devices_plans_and_bps(tmp_path):
-    from labctl.ipython import namespace
+    from labctl.app.ipython import namespace
 
     with Session.from_profile(parse_profile(CLOCK_ONLY, "bench.toml"), data_dir=tmp_path) as session:
         ns = namespace(session)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional, Protocol, runtime_checkable
 
-from .techniques import Technique
+from labctl.devices.potentiostat.techniques import Technique
 
 EndedBy = Optional[Literal["done", "limit", "stopped"]]
 

@@ -24,11 +24,12 @@ from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
 
-from ..clock import Clock
-from ..errors import InstrumentError
-from ..signals import DriverSignal, Signal
-from ..status import finished, run_in_thread
-from .backend import IMPEDANCE_COLUMNS, INTEGER_COLUMNS, ROW_UNITS, TIME_COLUMNS, PotentiostatBackend
+from labctl.devices.clock import Clock
+from labctl.devices.errors import InstrumentError
+from labctl.devices.signals import DriverSignal, Signal
+from labctl.devices.status import finished, run_in_thread
+from labctl.devices.potentiostat.backend import IMPEDANCE_COLUMNS, INTEGER_COLUMNS, ROW_UNITS, TIME_COLUMNS, PotentiostatBackend
+from labctl.devices.options import InstrumentDescription
 
 DEFAULT_POLL_S = 5.0   # lab seconds between polls while waiting for the end (the instrument buffers)
 
@@ -91,6 +92,11 @@ class Potentiostat(Device):
         self._time_rows = _Rows(self, name, TIME_COLUMNS)
         self._eis_rows = _Rows(self, f"{name}_eis", IMPEDANCE_COLUMNS)
         self.spectrum = SpectrumView(self)
+
+    def instrument_description(self) -> InstrumentDescription:
+        """What plans check their parameters against: limits and the electrode area as they are now."""
+        return InstrumentDescription(self.name, "potentiostat", limits=dict(self.limits),
+                                     electrode_area_cm2=float(self.electrode_area.get()))
 
     # -- instantaneous readings ---------------------------------------------------------------------
     def _instant(self) -> dict:

@@ -18,8 +18,8 @@ from typing import ClassVar, Mapping, Sequence, Union
 
 import pint
 
-from ..errors import LimitError
-from ..units import magnitude
+from labctl.devices.errors import LimitError
+from labctl.devices.units import magnitude
 
 QuantityLike = Union[float, int, str, pint.Quantity]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .gas import baseline_fraction, integrate_amount
+from labctl.analysis.gas import baseline_fraction, integrate_amount
 
 
 def sweep_windows(valve_time_s, valve_position, *, sweep: str = "sweep", end: float) -> list[tuple[float, float]]:

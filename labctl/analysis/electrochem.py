@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .columns import column, lab_time
+from labctl.analysis.columns import column, lab_time
 
 
 @dataclass(frozen=True)

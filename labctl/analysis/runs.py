@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .columns import column, lab_time
-from .dems import co2_per_sweep, sweep_windows
-from .eis import Resistances, resistances
-from .electrochem import coulombic_efficiency, segments
-from .gas import baseline_fraction, integrate_amount, molar_volume_L
+from labctl.analysis.columns import column, lab_time
+from labctl.analysis.dems import co2_per_sweep, sweep_windows
+from labctl.analysis.eis import Resistances, resistances
+from labctl.analysis.electrochem import coulombic_efficiency, segments
+from labctl.analysis.gas import baseline_fraction, integrate_amount, molar_volume_L
 
 TITRATION_GASES = ("D2", "HD", "CO2")
 

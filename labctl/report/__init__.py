@@ -19,7 +19,7 @@ from labctl.analysis import runs as analyse
 from labctl.analysis.gas import blank_corrected
 from labctl.analysis.inventory import mean_std, sodium_inventory
 
-from . import figures, paper
+from labctl.report import figures, paper
 
 NOT_MEASURED = "not measured"
 

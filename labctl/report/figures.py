@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .paper import ELECTROLYTES  # noqa: E402
+from labctl.report.paper import ELECTROLYTES  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:

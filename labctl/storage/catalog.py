@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable
 
-from .location import CATALOG_FILE, STORAGE_DIR, CatalogLocation
+from labctl.storage.location import CATALOG_FILE, STORAGE_DIR, CatalogLocation
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runs import StoredRun
+from labctl.storage.runs import StoredRun
 
 FORMATS = ("csv", "hdf5")
 

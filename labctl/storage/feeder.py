@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .jsonl import read_from
-from .recorder import JsonlRecorder
+from labctl.storage.jsonl import read_from
+from labctl.storage.recorder import JsonlRecorder
 
 logger = logging.getLogger(__name__)
 

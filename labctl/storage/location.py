@@ -78,7 +78,7 @@ class CatalogLocation:
     shared: bool
 
     @classmethod
-    def of(cls, directory: str | Path, url: str | None = None) -> "CatalogLocation":
+    def of(cls, directory: str | Path, url: str | None = None) -> CatalogLocation:
         """The catalog of data directory *directory*, or the shared one at *url*."""
         directory = Path(directory)
         storage = directory / STORAGE_DIR
@@ -109,7 +109,7 @@ class CatalogLocation:
 
         try:
             asyncio.run(asyncio.wait_for(probe(), timeout + 1))
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise CatalogError(f"cannot reach the catalog {self}: {_reason(exc)}") from None
 
     def ensure_initialized(self) -> None:
@@ -133,6 +133,7 @@ class CatalogLocation:
             _open_shared.add(self.database)
 
     def release(self) -> None:
+        """Mark the catalog closed in this process."""
         with _open_lock:
             _open_shared.discard(self.database)
 
@@ -148,7 +149,7 @@ class CatalogLocation:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):
         return "no answer (timed out)"
     text = (str(exc).splitlines() or [""])[0] or type(exc).__name__
     return text

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .jsonl import encode
-from .paths import run_relpath
+from labctl.storage.jsonl import encode
+from labctl.storage.paths import run_relpath
 
 logger = logging.getLogger(__name__)
 

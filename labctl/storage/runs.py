@@ -8,7 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .jsonl import read_documents
+from labctl.storage.jsonl import read_documents
 
 INCOMPLETE = "incomplete"
 

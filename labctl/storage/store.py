@@ -9,14 +9,14 @@ import threading
 import uuid as _uuid
 from pathlib import Path
 
-from .catalog import TiledCatalog, remove_catalog
-from .location import CatalogLocation
-from .export import export as _export
-from .feeder import CatalogFeeder
-from .jsonl import decode, read_documents
-from .paths import run_relpath
-from .recorder import JsonlRecorder
-from .runs import INCOMPLETE, RunSummary, StoredRun
+from labctl.storage.catalog import TiledCatalog, remove_catalog
+from labctl.storage.export import export as _export
+from labctl.storage.feeder import CatalogFeeder
+from labctl.storage.jsonl import decode, read_documents
+from labctl.storage.location import CatalogLocation
+from labctl.storage.paths import run_relpath
+from labctl.storage.recorder import JsonlRecorder
+from labctl.storage.runs import INCOMPLETE, RunSummary, StoredRun
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import serial
 
-from .core import ProtocolCore
-from .registry import get, names, register, unregister
+from labctl.sim.serial.core import ProtocolCore
+from labctl.sim.serial.registry import get, names, register, unregister
 
 __all__ = ["ProtocolCore", "get", "install_url_handler", "names", "register", "unregister"]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from .core import ProtocolCore
+from labctl.sim.serial.core import ProtocolCore
 
 DLE, STX, ETX = 0x10, 0x02, 0x03
 INT8, INT16, INT32, STRING = 0x00, 0x20, 0x40, 0x60

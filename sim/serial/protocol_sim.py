@@ -12,7 +12,7 @@ import urllib.parse
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
-from . import registry
+from labctl.sim.serial import registry
 
 
 class Serial(SerialBase):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from .core import ProtocolCore
+from labctl.sim.serial.core import ProtocolCore
 
 _cores: dict[str, ProtocolCore] = {}
 _guard = threading.Lock()

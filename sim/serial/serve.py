@@ -11,7 +11,7 @@ import socket
 import socketserver
 import threading
 
-from .core import ProtocolCore
+from labctl.sim.serial.core import ProtocolCore
 
 
 class TcpServer:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import string
 
-from .core import ProtocolCore
+from labctl.sim.serial.core import ProtocolCore
 
 _IDS = set(string.digits + string.ascii_uppercase)
 

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from .headspace import GasVolume
-from .params import (C_DL, C_SURFACE, E_BARE_REST, E_OXIDATION, FARADAY, J_LIMIT, Q_NUC, Q_REF_CAPACITY,
+from labctl.sim.world.headspace import GasVolume
+from labctl.sim.world.params import (C_DL, C_SURFACE, E_BARE_REST, E_OXIDATION, FARADAY, J_LIMIT, Q_NUC, Q_REF_CAPACITY,
                      Q_TAIL, SEI_R_GROWTH, TAU_REST_BARE, TAU_REST_METAL, THERMAL_V, Electrolyte, electrolyte)
 
 KINDS = ("coin", "dems", "liquid", "afm")

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from .headspace import GasVolume
-from .params import FARADAY, MOLAR_VOLUME_ML, SPECIES
+from labctl.sim.world.headspace import GasVolume
+from labctl.sim.world.params import FARADAY, MOLAR_VOLUME_ML, SPECIES
 
 LINE_SEGMENTS_ML = (0.1, 0.1, 0.1, 0.1)   # 2 m of 0.5 mm i.d. tubing, in four segments
 MS_INLET_ML = 0.05                         # mixing volume at the capillary inlet

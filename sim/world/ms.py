@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .params import SPECIES
+from labctl.sim.world.params import SPECIES
 
 P_INLET_TORR = 2e-6           # chamber pressure with the capillary open
 S_BASE = 2e-4                 # A/Torr for N2 at 1 mA emission, Faraday cup

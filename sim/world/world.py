@@ -13,11 +13,11 @@ import zlib
 
 import numpy as np
 
-from .cell import Cell
-from .channel import PotentiostatChannel
-from .fluidics import SyringePump
-from .gas import FlowController, GasPort, TitrationVial, Valve
-from .ms import MassSpec
+from labctl.sim.world.cell import Cell
+from labctl.sim.world.channel import PotentiostatChannel
+from labctl.sim.world.fluidics import SyringePump
+from labctl.sim.world.gas import FlowController, GasPort, TitrationVial, Valve
+from labctl.sim.world.ms import MassSpec
 
 COUPLED_STEP = 1.0      # s
 

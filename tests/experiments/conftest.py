@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from labctl.plans.experiments import coin_cell_campaign
+from labctl.plans.campaign import coin_cell_campaign
 from labctl.session import Session, run_engine
 
 from labwatch import FAST_TITRATION

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labctl.analysis import runs as analyse
-from labctl.plans.experiments import dems
+from labctl.plans.dems import dems
 
 from labwatch import message_hook
 

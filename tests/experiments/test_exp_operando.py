@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labctl.plans.experiments import afm_plating, liquid_cell_operando
+from labctl.plans.afm import afm_plating
+from labctl.plans.liquid_cell import liquid_cell_operando
 
 from labctl.analysis.columns import lab_time
 
@@ -29,9 +30,9 @@ def operando(request, lab, world):
     infused0 = pump.infused_uL
     d = lab.devices
     with message_hook(lab, watch_pump):
+        plating = {"plate_time": "20 s"} if mode == "galvanostatic" else {}  # a CV takes no plating time
         (uid,) = lab.run(liquid_cell_operando(d["ref600"], d["pump"], lab.clock, d["operator"], mode=mode, cycles=2,
-                                              flush_time="10 min", replenish_time="2 min", plate_time="20 s",
-                                              **RATES))
+                                              flush_time="10 min", replenish_time="2 min", **plating, **RATES))
     return {"mode": mode, "run": lab.storage.run(uid), "settings": settings, "end": world.now(),
             "infused_uL": pump.infused_uL - infused0}
 

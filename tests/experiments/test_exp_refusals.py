@@ -6,9 +6,13 @@ import bluesky.plan_stubs as bps
 import pytest
 
 from labctl.devices.errors import LimitError
-from labctl.devices.valves.device import TwoPositionValve
+from labctl.devices.valve.device import TwoPositionValve
 from labctl.plans.electrochem import eis, galvanostatic_cycles, rate_test
-from labctl.plans.experiments import afm_plating, coin_cell_campaign, dems, liquid_cell_operando, online_ms_titration
+from labctl.plans.afm import afm_plating
+from labctl.plans.campaign import coin_cell_campaign
+from labctl.plans.dems import dems
+from labctl.plans.liquid_cell import liquid_cell_operando
+from labctl.plans.titration import online_ms_titration
 from labctl.plans.params import ParameterError
 
 from labwatch import world_state

@@ -11,7 +11,7 @@ import pytest
 
 from labctl.analysis import runs as analyse
 from labctl.plans.electrochem import galvanostatic_cycles
-from labctl.plans.experiments import online_ms_titration
+from labctl.plans.titration import online_ms_titration
 
 from labwatch import assemble
 

@@ -9,7 +9,7 @@ from labctl.session import run_engine
 from bluesky import plan_stubs as bps
 
 from labctl.devices.errors import LimitError
-from labctl.factories.mfc import build_bronkhorst
+from labctl.factories.bronkhorst import build as build_bronkhorst
 from labctl.sim.serial.bronkhorst import ProparInstrument
 
 

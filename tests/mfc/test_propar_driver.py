@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from labctl.devices.errors import ConnectionLost, InstrumentTimeout, LimitError, ProtocolError
-from labctl.devices.mfc import MassFlowController, Propar, ProparError
-from labctl.devices.mfc.propar import CAPACITY, FLUID_NAME, FMEASURE, FSETPOINT, MEASURE, SETPOINT, Parameter
+from labctl.devices.flow_controller import MassFlowController, Propar, ProparError
+from labctl.devices.flow_controller.bronkhorst import CAPACITY, FLUID_NAME, FMEASURE, FSETPOINT, MEASURE, SETPOINT, Parameter
 from labctl.sim.serial.bronkhorst import ProparInstrument
 
 

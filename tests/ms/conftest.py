@@ -11,7 +11,7 @@ import pytest
 from labctl.sim.lab import SimLab
 from labctl.sim.serial import ProtocolCore, install_url_handler, register, unregister
 from labctl.sim.serial.serve import PtyServer, TcpServer
-from labctl.sim.serial.srs_rga import RGA
+from labctl.sim.serial.srs import RGA
 
 _ids = itertools.count()
 

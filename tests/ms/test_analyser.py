@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from labctl.devices.ms.cracking import FRAGMENTS, PartialPressureModel, fractions
+from labctl.devices.mass_spectrometer.cracking import FRAGMENTS, PartialPressureModel, fractions
 
 S = {"N2": 2e-4, "CO2": 2.8e-4, "Ar": 2.4e-4, "D2O": 2e-4, "O2": 1.7e-4}
 

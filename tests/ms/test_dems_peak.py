@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from labctl.factories.ms import build_srs_rga
+from labctl.factories.srs import build as build_srs_rga
 from labctl.sim.world.cell import HEADSPACE_ML
 from labctl.sim.world.gas import LINE_SEGMENTS_ML, MS_INLET_ML, VALVE_MOVE_S
 

@@ -11,9 +11,9 @@ from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock
 from labctl.devices.errors import LimitError
-from labctl.devices.ms.analyser import GasAnalyser as GasAnalyserProtocol
-from labctl.devices.ms.srs_rga import FilamentError
-from labctl.factories.ms import build_srs_rga
+from labctl.devices.mass_spectrometer.analyser import GasAnalyser as GasAnalyserProtocol
+from labctl.devices.mass_spectrometer.srs import FilamentError
+from labctl.factories.srs import build as build_srs_rga
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_reading_gives_per_gas_pressures_and_fractions_with_units(ms, lab):
 
 
 def test_trigger_and_read_with_the_mass_flow_controller(ms, ctx, lab):
-    from labctl.factories.mfc import build_bronkhorst
+    from labctl.factories.bronkhorst import build as build_bronkhorst
 
     mfc = build_bronkhorst(SimpleNamespace(name="mfc", kind="flow_controller", driver="bronkhorst.propar",
                                            transport="sim://mfc", options={"node": 128, "fluid": "Ar"},

@@ -12,9 +12,9 @@ from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock, WallClock
 from labctl.devices.errors import InstrumentTimeout
-from labctl.devices.ms.device import MonitoringError
-from labctl.devices.ms.srs_rga import ElectrometerError
-from labctl.factories.ms import build_srs_rga
+from labctl.devices.mass_spectrometer.device import MonitoringError
+from labctl.devices.mass_spectrometer.srs import ElectrometerError
+from labctl.factories.srs import build as build_srs_rga
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from labctl.devices.ms.device import gas_analyser
-from labctl.devices.ms.rga_analyser import RgaAnalyser
-from labctl.devices.ms.srs_rga import MultiplierError, SrsRga
-from labctl.factories.ms import build_srs_rga
+from labctl.devices.mass_spectrometer.device import gas_analyser
+from labctl.devices.mass_spectrometer.srs_analyser import RgaAnalyser
+from labctl.devices.mass_spectrometer.srs import MultiplierError, SrsRga
+from labctl.factories.srs import build as build_srs_rga
 
 ID = (b"ID?\r", b"SRSRGA200VER0.24SN19164\n\r")
 HV_OFF = (b"HV0\r", b"0\n\r")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from labctl.devices.errors import ConnectionLost, InstrumentTimeout, ProtocolError
-from labctl.devices.ms.srs_rga import (CommunicationError, ElectrometerError, FilamentError, MassFilterError,
+from labctl.devices.mass_spectrometer.srs import (CommunicationError, ElectrometerError, FilamentError, MassFilterError,
                                        MultiplierError, PowerSupplyError, SrsRga)
-from labctl.sim.serial.srs_rga import RGA
+from labctl.sim.serial.srs import RGA
 
 
 @pytest.fixture

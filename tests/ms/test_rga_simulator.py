@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from labctl.sim.serial.srs_rga import RGA
+from labctl.sim.serial.srs import RGA
 
 
 def ints(data: bytes) -> list[int]:

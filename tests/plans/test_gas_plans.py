@@ -8,8 +8,8 @@ import pytest
 from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock
-from labctl.factories.mfc import build_bronkhorst
-from labctl.factories.ms import build_srs_rga
+from labctl.factories.bronkhorst import build as build_bronkhorst
+from labctl.factories.srs import build as build_srs_rga
 from labctl.plans.gas import BaselineTimeout, ms_monitor, wait_for_baseline
 from labctl.plans.params import ParameterError
 from labctl.sim.lab import SimLab

@@ -5,7 +5,7 @@ import pytest
 from labctl.devices.potentiostat.biologic import BioLogicBackend
 from labctl.devices.potentiostat.device import Potentiostat
 from labctl.sim.clock import SimClock
-from labctl.sim.sdk.eclib import FakeEClib
+from labctl.sim.sdk.biologic import FakeEClib
 from labctl.sim.world import World
 
 LIMITS = {"current_A": [-0.4, 0.4], "voltage_V": [-10.0, 10.0]}

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from labctl.factories.potentiostats import build_biologic
+from labctl.factories.biologic import build as build_biologic
 from labctl.sim.lab import SimLab
 
 CONFIG = {"seed": 3, "cells": {"coin": {"kind": "coin", "electrolyte": "dme", "area_cm2": 1.767,

@@ -111,7 +111,7 @@ def test_the_instrument_holds_cp_to_its_current_range(eclib, current, i_range, e
 
 
 def test_a_channel_with_a_booster_takes_the_booster_range(world):
-    from labctl.sim.sdk.eclib import FakeEClib
+    from labctl.sim.sdk.biologic import FakeEClib
 
     eclib = FakeEClib(world, "vmp3", plugged=(1, 2), boosters=(1,))
     assert _load_cp(eclib, _connect(eclib), 2.0, 11) == 0

@@ -13,7 +13,7 @@ from bluesky.utils import RunEngineInterrupted
 
 from labctl.devices.clock import LabClock
 from labctl.devices.errors import LimitError
-from labctl.factories.gamry import build_gamry
+from labctl.factories.gamry import build as build_gamry
 from labctl.plans.electrochem import cv, eis, galvanostatic_cycles, ocv, rate_test
 from labctl.plans.params import ParameterError
 from labctl.sim.lab import SimLab
@@ -270,7 +270,7 @@ def test_stop_mid_strip_ends_the_run_successfully_with_the_cell_off_and_the_rows
 def test_geis_on_the_vmp3_is_stored_as_the_cells_spectrum(RE, clock, lab_clock, noise, rel):
     from labctl.devices.potentiostat.biologic import BioLogicBackend
     from labctl.devices.potentiostat.device import Potentiostat
-    from labctl.sim.sdk.eclib import FakeEClib
+    from labctl.sim.sdk.biologic import FakeEClib
     from labctl.sim.world import World
 
     world = World(clock, seed=1, noise=noise)

@@ -13,7 +13,7 @@ import pytest
 from labctl.devices.errors import ConnectionLost, InstrumentError
 from labctl.devices.potentiostat.gamry import GamryBackend
 from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
-from labctl.sim.sdk.gamrycom import IE_RANGES_A
+from labctl.sim.sdk.gamry import IE_RANGES_A
 
 from gamry_lab import CHANNEL, J10, SECTION, com, lab  # noqa: F401  (fixtures)
 

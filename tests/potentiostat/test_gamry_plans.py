@@ -16,7 +16,7 @@ from bluesky.utils import RunEngineInterrupted
 
 from labctl.devices.clock import LabClock
 from labctl.devices.errors import InstrumentError, LimitError
-from labctl.factories.gamry import build_gamry
+from labctl.factories.gamry import build as build_gamry
 from labctl.plans.electrochem import cv, galvanostatic_cycles
 from labctl.sim.lab import SimLab
 from labctl.sim.world.params import C_SURFACE

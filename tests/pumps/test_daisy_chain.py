@@ -7,7 +7,7 @@ import threading
 import pytest
 import serial
 
-from labctl.devices.pumps.newera import NewEraPump, frame_safe
+from labctl.devices.syringe_pump.newera import NewEraPump, frame_safe
 from labctl.devices.transport import open_lines
 from labctl.sim.serial.newera import NE1000, NE1000Chain
 

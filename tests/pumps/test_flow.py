@@ -11,8 +11,9 @@ from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock
 from labctl.devices.errors import LimitError
-from labctl.devices.pumps.errors import PumpStalled
-from labctl.factories.pumps import build_harvard, build_newera
+from labctl.devices.syringe_pump.errors import PumpStalled
+from labctl.factories.harvard import build as build_harvard
+from labctl.factories.newera import build as build_newera
 from labctl.plans.fluidics import flow_schedule
 from labctl.plans.params import ParameterError
 from labctl.plans.stubs.fluidics import flow_segment

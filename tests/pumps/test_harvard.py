@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from labctl.devices.errors import ConnectionLost, InstrumentTimeout, LimitError, ProtocolError
-from labctl.devices.pumps.errors import ArgumentError, NotApplicable, OutOfRange, PumpStalled, UnknownCommand
-from labctl.devices.pumps.harvard import HarvardPump
+from labctl.devices.syringe_pump.errors import ArgumentError, NotApplicable, OutOfRange, PumpStalled, UnknownCommand
+from labctl.devices.syringe_pump.harvard import HarvardPump
 from labctl.sim.serial.harvard import PhdUltra
 
 

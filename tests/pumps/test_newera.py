@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labctl.devices.errors import ConnectionLost, InstrumentTimeout, LimitError, ProtocolError
-from labctl.devices.pumps.errors import (
+from labctl.devices.syringe_pump.errors import (
     CommandIgnored,
     CommunicationError,
     NotApplicable,
@@ -17,8 +17,8 @@ from labctl.devices.pumps.errors import (
     SafeModeTimeout,
     UnknownCommand,
 )
-from labctl.devices.pumps.device import SyringePump
-from labctl.devices.pumps.newera import NewEraPump, best_units, format_number, frame_safe
+from labctl.devices.syringe_pump.device import SyringePump
+from labctl.devices.syringe_pump.newera import NewEraPump, best_units, format_number, frame_safe
 from labctl.sim.serial.newera import NE1000
 
 OK = b"\x0200S\x03"

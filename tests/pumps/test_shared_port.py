@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from labctl.devices.pumps.newera import NewEraPump
+from labctl.devices.syringe_pump.newera import NewEraPump
 from labctl.sim.serial.newera import NE1000
 
 ROUNDS = 60

@@ -17,8 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -107,7 +107,7 @@ class Process:
 
 
 def labctl(*args: str) -> list[str]:
-    return [sys.executable, "-m", "labctl.cli", *args]
+    return [sys.executable, "-m", "labctl.app.cli", *args]
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 from real_servers import CatalogServer
 from typer.testing import CliRunner
 
-from labctl.cli import app
+from labctl.app.cli import app
 from labctl.plans.readings import readings
 from labctl.session import Session
 

@@ -11,7 +11,7 @@ import pytest
 from real_servers import CatalogServer, Process, free_port, labctl
 from typer.testing import CliRunner
 
-from labctl.cli import app
+from labctl.app.cli import app
 from labctl.profile import default_profile_path
 from labctl.session import run_engine
 from labctl.storage import CatalogError, Storage, StoredRun
@@ -48,7 +48,7 @@ def test_two_instrument_pcs_write_concurrently_and_the_server_shows_every_run(tm
                                 "--md", f"operator={pc}"), tmp_path / f"{pc}.log")
              for pc, plan in plans.items()}
     try:
-        for pc, proc in procs.items():
+        for proc in procs.values():
             assert proc.proc.wait(300) == 0, proc.output()
     finally:
         for proc in procs.values():
@@ -84,9 +84,9 @@ def _record(store: Storage, n: int, **md) -> list[str]:
     import bluesky.plans as bp
     from ophyd.sim import det
 
-    RE = run_engine()
-    store.subscribe(RE)
-    return [RE(bp.count([det], 2, md=md))[0] for _ in range(n)]
+    engine = run_engine()
+    store.subscribe(engine)
+    return [engine(bp.count([det], 2, md=md))[0] for _ in range(n)]
 
 
 def test_each_pc_lists_and_rebuilds_only_its_own_runs(tmp_path, catalog_url):

@@ -66,7 +66,7 @@ def test_sigkill_mid_run_keeps_every_flushed_document(tmp_path):
     # the scientist's view the next day: `labctl runs` lists the cut-short run
     from typer.testing import CliRunner
 
-    from labctl.cli import app
+    from labctl.app.cli import app
 
     listed = CliRunner().invoke(app, ["runs", "--data-dir", str(data)])
     assert listed.exit_code == 0, listed.output

@@ -6,7 +6,7 @@ import pytest
 
 from labctl.devices.errors import ConnectionLost, InstrumentTimeout
 from labctl.devices.transport import Port
-from labctl.devices.valves import ViciActuator
+from labctl.devices.valve import ViciActuator
 from labctl.sim.serial.serve import PtyServer
 from labctl.sim.serial.vici import ViciValve
 

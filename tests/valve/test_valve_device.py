@@ -9,8 +9,8 @@ from labctl.session import run_engine
 from bluesky import plan_stubs as bps
 
 from labctl.devices.errors import LimitError
-from labctl.devices.valves import ValveStuck
-from labctl.factories.valve import build_vici
+from labctl.devices.valve import ValveStuck
+from labctl.factories.vici import build as build_vici
 from labctl.sim.serial.vici import ViciValve
 
 SPEC = dict(name="dems_valve", kind="valve", driver="vici.two_position",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labctl.devices.errors import ConnectionLost, InstrumentTimeout, ProtocolError
-from labctl.devices.valves import ValveStuck, ViciActuator, ViciError
+from labctl.devices.valve import ValveStuck, ViciActuator, ViciError
 from labctl.sim.serial.vici import ViciValve
 
 

@@ -13,12 +13,12 @@ import math
 import threading
 from ctypes import byref, c_bool, c_char_p, c_float, c_int32, c_uint8, c_uint32
 
-from ...errors import InstrumentError
-from ..backend import EndedBy
-from ..techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
-from . import constants as C
-from .ecc import ecc_file, ecc_parameters
-from .structures import (DATA_BUFFER_WORDS, ChannelInfo, CurrentValues, DataBuffer, DataInfo, DeviceInfo,
+from labctl.devices.errors import InstrumentError
+from labctl.devices.potentiostat.backend import EndedBy
+from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
+from labctl.devices.potentiostat.biologic import constants as C
+from labctl.devices.potentiostat.biologic.ecc import ecc_file, ecc_parameters
+from labctl.devices.potentiostat.biologic.structures import (DATA_BUFFER_WORDS, ChannelInfo, CurrentValues, DataBuffer, DataInfo, DeviceInfo,
                          EccParam, EccParams)
 
 

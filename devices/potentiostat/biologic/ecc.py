@@ -10,9 +10,9 @@ autorange.
 
 from __future__ import annotations
 
-from ...errors import LimitError
-from .. import techniques as T
-from . import constants as C
+from labctl.devices.errors import LimitError
+from labctl.devices.potentiostat import techniques as T
+from labctl.devices.potentiostat.biologic import constants as C
 
 Param = tuple[str, int, object, int]
 

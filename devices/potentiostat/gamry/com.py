@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ...errors import ConnectionLost, InstrumentError
+from labctl.devices.errors import ConnectionLost, InstrumentError
 
 #: GamryCOM type library: GUID, major and minor version (as ``comtypes.client.GetModule`` takes it).
 TYPELIB = ["{BD962F0D-A990-4823-9CF5-284D1CDD9C6D}", 1, 0]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
+from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
 
 #: Longest constant signal a technique may ask for when nothing but a potential limit ends it.
 MAX_DURATION_S = 7 * 24 * 3600.0
