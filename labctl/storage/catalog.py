@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -128,12 +129,15 @@ class TiledCatalog:
         return out
 
     def metadata(self, uid: str) -> dict[str, Any]:
+        """The catalog entry's metadata (start and stop documents) of run *uid*."""
         return dict(self.client[uid].metadata)
 
     def uids(self) -> list[str]:
+        """Every run uid in the catalog."""
         return list(self.client)
 
     def streams(self, uid: str) -> list[str]:
+        """The stream names of run *uid*."""
         return list(self.client[uid])
 
     def read_stream(self, uid: str, name: str):
@@ -145,6 +149,7 @@ class TiledCatalog:
         return self.client[uid][name].base["internal"].read()
 
     def close(self) -> None:
+        """Close the catalog's database connection."""
         self._context.close()
 
 
