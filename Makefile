@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean servers install-server
+.PHONY: demo test bench lint clean servers install-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,12 @@ install-server:
 		echo "note: $(PACKAGE) is not installed; its tests are skipped (sudo apt-get install $(PACKAGE))"; \
 	fi
 
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	cd "$$($(BIN)/python .ci/package_tree.py build/package-tree)/.." && $(CURDIR)/$(BIN)/lint-imports --config $(CURDIR)/pyproject.toml
+
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info build

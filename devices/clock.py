@@ -10,16 +10,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
+from typing_extensions import override
 
-from labctl.devices.options import DriverDeclaration
+from labctl.devices.options import DriverDeclaration, InstrumentDescription
 from labctl.devices.signals import DriverSignal
 from labctl.devices.status import run_in_thread
-from labctl.devices.options import InstrumentDescription
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ class Timer(Protocol):
 
     failures: int
 
-    def cancel(self) -> None: ...
+    def cancel(self) -> None:
+        """Stop the calls (idempotent)."""
 
 
 class Hold(Protocol):
@@ -97,16 +99,20 @@ NO_HOLD = _NoHold()
 class WallClock:
     """Real time: the clock of every hardware profile."""
 
+    @override
     def now(self) -> float:
         return time.time()
 
+    @override
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
 
+    @override
     def call_every(self, period: float, callback: Callable[[float], None]) -> Timer:
         return _ThreadTimer(self, period, callback)
 
+    @override
     def hold(self, name: str) -> Hold:
         return NO_HOLD
 
@@ -153,6 +159,7 @@ class LabClock(Device):
         super().__init__(name=name, **kwargs)
 
     def instrument_description(self) -> InstrumentDescription:
+        """The lab clock: nothing to check a plan against but its kind."""
         return InstrumentDescription(self.name, "clock")
 
     def _now(self) -> float:
@@ -161,6 +168,7 @@ class LabClock(Device):
     def _elapsed(self) -> float:
         return self.clock.now() - self._t0
 
+    @override
     def set(self, seconds: float) -> Status:
         seconds = float(seconds)
         if not seconds >= 0:
@@ -182,6 +190,7 @@ class LabClock(Device):
 
         return run_in_thread(wait, obj=self, clock=self.clock, name=f"{self.name}-wait")
 
+    @override
     def stop(self, *, success: bool = False) -> None:
         for event in list(self._waits):
             event.set()

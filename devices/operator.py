@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
+from typing_extensions import override
 
 from labctl.devices.clock import Clock, WallClock
-from labctl.devices.signals import Signal
 from labctl.devices.options import InstrumentDescription
+from labctl.devices.signals import Signal
 
 
 @dataclass(frozen=True)
 class Checkpoint:
+    """An operator step: what to do (machine-readable), how to ask for it, and its details."""
+
     action: str                     # machine-readable: "transfer_to_titration", "inject_d2o", ...
     prompt: str                     # what the person is asked to do
     params: dict = field(default_factory=dict)
@@ -62,6 +65,7 @@ class ConsoleConfirmer:
         self._asked: _Question | None = None
         self._reading = False
 
+    @override
     def __call__(self, checkpoint: Checkpoint) -> str:
         question = _Question(checkpoint)
         with self._lock:
@@ -163,6 +167,7 @@ class Operator(Device):
         super().__init__(name=name, **kwargs)
 
     def instrument_description(self) -> InstrumentDescription:
+        """The operator: nothing to check a plan against but its kind."""
         return InstrumentDescription(self.name, "operator")
 
     def set(self, checkpoint: Checkpoint) -> Status:
@@ -250,6 +255,7 @@ class Operator(Device):
             if self._pending is not None:
                 self._pending.orphaned = False
 
+    @override
     def resume(self) -> None:
         with self._lock:
             self._paused = False

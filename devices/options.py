@@ -135,6 +135,7 @@ class DriverDeclaration:
 
     @property
     def vendor(self) -> str:
+        """The part of the driver's name before the dot: the module name of everything about it."""
         return self.name.partition(".")[0]
 
     def settings(self, options: Mapping | None = None, limits: Mapping | None = None,

@@ -10,6 +10,7 @@ import time
 
 from ophyd import Signal as _Signal
 from ophyd import SignalRO as _SignalRO
+from typing_extensions import override
 
 
 class _Units:
@@ -51,12 +52,14 @@ class DriverSignal(_Units, _Signal):
         self._setter_name = setter
         super().__init__(*args, **kwargs)
 
+    @override
     def get(self, **kwargs):
         value = getattr(self.parent, self._getter_name)()
         self._readback = value
         self._metadata["timestamp"] = time.time()
         return value
 
+    @override
     def put(self, value, **kwargs):
         if self._setter_name is None:
             from ophyd.utils import ReadOnlyError
@@ -68,6 +71,7 @@ class DriverSignal(_Units, _Signal):
         self._metadata["timestamp"] = time.time()
         self._run_subs(sub_type=self.SUB_VALUE, old_value=old, value=value, timestamp=self._metadata["timestamp"])
 
+    @override
     @property
     def write_access(self) -> bool:
         return self._setter_name is not None

@@ -32,6 +32,8 @@ class ProfileError(ValueError):
 
 @dataclass(frozen=True)
 class InstrumentSpec:
+    """One instrument of a profile as written there (options, limits and safe state as tables)."""
+
     name: str
     kind: str
     driver: str
@@ -45,6 +47,8 @@ class InstrumentSpec:
 
 @dataclass
 class Profile:
+    """A checked lab profile: the lab, the simulated lab's table if any, the instruments."""
+
     path: str
     lab: dict
     sim: dict | None
@@ -52,13 +56,16 @@ class Profile:
 
     @property
     def name(self) -> str:
+        """The lab's name (``lab.name``, else the profile file's stem)."""
         return self.lab.get("name") or Path(self.path).stem
 
     @property
     def simulated(self) -> bool:
+        """Whether the profile starts the simulated lab."""
         return self.sim is not None
 
     def of_kind(self, kind: str) -> list[InstrumentSpec]:
+        """The instruments of *kind*, in profile order."""
         return [spec for spec in self.instruments.values() if spec.kind == kind]
 
     def descriptions(self) -> dict[str, InstrumentDescription]:
@@ -73,7 +80,7 @@ class Profile:
         out.setdefault("operator", InstrumentDescription("operator", "operator"))
         return out
 
-    def restricted(self, names) -> "Profile":
+    def restricted(self, names) -> Profile:
         """The same lab with only the instruments in *names* (in profile order)."""
         names = set(names)
         unknown = names - set(self.instruments)

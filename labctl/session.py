@@ -7,16 +7,16 @@ stored the same way and every exit leaves the instruments in their safe state.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from bluesky import RunEngine
 from bluesky.utils import RunEngineInterrupted
 
 import labctl
-from labctl.devices.clock import WallClock
-
 from labctl import page_validation
+from labctl.devices.clock import WallClock
 from labctl.drivers import BuildContext, FactoryMissing, driver
 from labctl.profile import InstrumentSpec, Profile, implicit_clock_name, load_profile
 
@@ -39,7 +39,7 @@ class Session:
     """A running lab. Build it with :meth:`from_profile`; use it as a context manager."""
 
     def __init__(self, *, profile: Profile, RE: RunEngine, devices: dict, clock, storage, simlab,
-                 quiet: bool = True):
+                 quiet: bool = True, display=None):
         self.profile = profile
         self.RE = RE
         self.devices = devices
@@ -47,12 +47,15 @@ class Session:
         self.storage = storage
         self.simlab = simlab
         self.quiet = quiet
+        #: what shows a run while it goes (``display(clock)`` -> a document callback with ``close()``); the
+        #: applications pass their live display, so a session by itself prints nothing
+        self.display = display
         self._closed = False
 
     # -- building -----------------------------------------------------------------------------------------
     @classmethod
     def from_profile(cls, profile: Profile | str | Path | None = None, *, data_dir: str | Path | None = None,
-                     metadata: Mapping[str, Any] | None = None, quiet: bool = True) -> "Session":
+                     metadata: Mapping[str, Any] | None = None, quiet: bool = True, display=None) -> Session:
         """Bring up the lab described by *profile* (a :class:`Profile`, a path, or None for the default).
 
         With a ``[sim]`` table the simulated lab starts in-process and every device talks to it; without
@@ -85,7 +88,7 @@ class Session:
             _shutdown(devices, storage, simlab)
             raise
         return cls(profile=profile, RE=RE, devices=devices, clock=clock, storage=storage, simlab=simlab,
-                   quiet=quiet)
+                   quiet=quiet, display=display)
 
     # -- using ----------------------------------------------------------------------------------------------
     def __getattr__(self, name: str):
@@ -124,10 +127,8 @@ class Session:
     def _drive(self, go, live: bool | None, keep_paused: bool) -> tuple[str, ...]:
         show = (not self.quiet) if live is None else live
         display = token = None
-        if show:
-            from labctl.app.live import LiveDisplay
-
-            display = LiveDisplay(clock=getattr(self.clock, "clock", None))
+        if show and self.display is not None:
+            display = self.display(getattr(self.clock, "clock", None))
             token = self.RE.subscribe(display)
         try:
             return tuple(go())
@@ -161,7 +162,7 @@ class Session:
         if problems:
             raise SessionError("; ".join(problems))
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -12,10 +12,26 @@ from labctl.devices.potentiostat.techniques import Galvanostatic
 from labctl.devices.records import TopographyCapture
 from labctl.plans.checks import PlanValues
 from labctl.plans.decorator import MsgGenerator, plan
-from labctl.plans.params import (Clock, CurrentDensity, Increasing, Operator, Potentiostat, QuantityLike, Seconds,
-                                 Unit, Volts)
-from labctl.plans.stubs.electrochem import (PLATE_E_MIN, check_plating_window, electrode_area, instrument_errors,
-                                            run_technique, summarize, validate_all)
+from labctl.plans.params import (
+    Clock,
+    CurrentDensity,
+    Increasing,
+    Operator,
+    Potentiostat,
+    QuantityLike,
+    Seconds,
+    Unit,
+    Volts,
+)
+from labctl.plans.stubs.electrochem import (
+    PLATE_E_MIN,
+    check_plating_window,
+    electrode_area,
+    instrument_errors,
+    run_technique,
+    summarize,
+    validate_all,
+)
 from labctl.plans.stubs.operator import checkpoint
 from labctl.plans.stubs.time import wait
 

@@ -8,8 +8,21 @@ from typing import Annotated
 from labctl.plans.checks import PlanValues, check_plan
 from labctl.plans.decorator import MsgGenerator, plan
 from labctl.plans.electrochem import eis, galvanostatic_cycles
-from labctl.plans.params import (Clock, Count, FlowController, MassSpectrometer, Operator, ParameterError,
-                                 Potentiostat, QuantityLike, Seconds, SyringePump, Text, Unit, Valve)
+from labctl.plans.params import (
+    Clock,
+    Count,
+    FlowController,
+    MassSpectrometer,
+    Operator,
+    ParameterError,
+    Potentiostat,
+    QuantityLike,
+    Seconds,
+    SyringePump,
+    Text,
+    Unit,
+    Valve,
+)
 from labctl.plans.stubs.electrochem import electrode_area
 from labctl.plans.stubs.operator import with_checkpoint
 from labctl.plans.titration import online_ms_titration
@@ -62,7 +75,8 @@ def coin_cell_campaign(
     for electrolyte in electrolytes:
         tags = {**shared, "electrolyte": electrolyte, "cell": cell}
         yield from with_checkpoint(
-            galvanostatic_cycles(pstat, clock, cycles=1, record_dt=record_dt, md={**tags, "purpose": "titration_cycle"}),
+            galvanostatic_cycles(pstat, clock, cycles=1, record_dt=record_dt,
+                                 md={**tags, "purpose": "titration_cycle"}),
             operator, **assemble(electrolyte, "one cycle before titration"))
         yield from online_ms_titration(ms, mfc, clock, operator, valve=valve, d2o_pump=d2o_pump, cell=cell,
                                        electrolyte=electrolyte, md=tags, **titration)

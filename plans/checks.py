@@ -94,9 +94,11 @@ class PlanValues:
         return self._descriptions.get(name)
 
     def given(self, name: str) -> Any:
+        """The value the caller gave for *name* (before conversion; the default if none)."""
         return self._given.get(name)
 
     def explicit(self, name: str) -> bool:
+        """Whether the caller gave *name* at all."""
         return name in self._explicit
 
     def only_with(self, name: str, needs: str, present: bool) -> None:

@@ -10,12 +10,40 @@ import bluesky.plan_stubs as bps
 from labctl.devices.records import CycleLog
 from labctl.plans.checks import PlanValues
 from labctl.plans.decorator import MsgGenerator, plan
-from labctl.plans.params import (Clock, Count, CurrentDensity, FlowController, Increasing, MassSpectrometer,
-                                 Operator, Potentiostat, Seconds, Valve, Volts)
-from labctl.plans.stubs.electrochem import (PLATE_E_MIN, check_plating_window, cycle_block, cycle_techniques,
-                                            electrode_area, validate_all)
-from labctl.plans.stubs.gas import (AVERAGE, BaselineTimeout, back_at, check_setpoint, check_watched, filament_on,
-                                    gas_conditions, level, record, sample, settle)
+from labctl.plans.params import (
+    Clock,
+    Count,
+    CurrentDensity,
+    FlowController,
+    Increasing,
+    MassSpectrometer,
+    Operator,
+    Potentiostat,
+    Seconds,
+    Valve,
+    Volts,
+)
+from labctl.plans.stubs.electrochem import (
+    PLATE_E_MIN,
+    check_plating_window,
+    cycle_block,
+    cycle_techniques,
+    electrode_area,
+    validate_all,
+)
+from labctl.plans.stubs.gas import (
+    AVERAGE,
+    BaselineTimeout,
+    back_at,
+    check_setpoint,
+    check_watched,
+    filament_on,
+    gas_conditions,
+    level,
+    record,
+    sample,
+    settle,
+)
 from labctl.plans.stubs.operator import checkpoint
 from labctl.plans.stubs.valve import check_positions, move_valve
 from labctl.plans.titration import Flow, Pressure, Temperature

@@ -17,10 +17,28 @@ from labctl.devices.records import CycleLog
 from labctl.devices.units import UnitError, quantity
 from labctl.plans.checks import PlanValues
 from labctl.plans.decorator import MsgGenerator, plan
-from labctl.plans.params import (Choice, Clock, Count, CurrentDensity, ParameterError, Potentiostat, QuantityLike,
-                                 Seconds, Unit, Volts)
-from labctl.plans.stubs.electrochem import (PLATE_E_MIN, check_plating_window, check_window, cycle_block,
-                                            cycle_techniques, electrode_area, run_technique, validate_all)
+from labctl.plans.params import (
+    Choice,
+    Clock,
+    Count,
+    CurrentDensity,
+    ParameterError,
+    Potentiostat,
+    QuantityLike,
+    Seconds,
+    Unit,
+    Volts,
+)
+from labctl.plans.stubs.electrochem import (
+    PLATE_E_MIN,
+    check_plating_window,
+    check_window,
+    cycle_block,
+    cycle_techniques,
+    electrode_area,
+    run_technique,
+    validate_all,
+)
 
 __all__ = ["ocv", "galvanostatic_cycles", "rate_test", "cv", "eis"]
 

@@ -16,8 +16,17 @@ from bluesky.protocols import Readable
 
 from labctl.plans.checks import PlanValues
 from labctl.plans.decorator import MsgGenerator, plan
-from labctl.plans.params import (Clock, Fraction, Fractions, Instrument, MassSpectrometer, OptionalSeconds,
-                                 ParameterError, QuantityLike, Seconds)
+from labctl.plans.params import (
+    Clock,
+    Fraction,
+    Fractions,
+    Instrument,
+    MassSpectrometer,
+    OptionalSeconds,
+    ParameterError,
+    QuantityLike,
+    Seconds,
+)
 from labctl.plans.stubs.gas import BaselineTimeout, check_watched, filament_on, record, settle
 
 __all__ = ["ms_monitor", "wait_for_baseline", "BaselineTimeout"]

@@ -10,10 +10,27 @@ import bluesky.plan_stubs as bps
 from labctl.devices.potentiostat.techniques import CV, Galvanostatic
 from labctl.plans.checks import PlanValues
 from labctl.plans.decorator import MsgGenerator, plan
-from labctl.plans.params import (Choice, Clock, Count, CurrentDensity, Operator, Potentiostat, QuantityLike, Seconds,
-                                 SyringePump, Unit, Volts)
-from labctl.plans.stubs.electrochem import (PLATE_E_MIN, check_plating_window, check_window, electrode_area,
-                                            run_technique, validate_all)
+from labctl.plans.params import (
+    Choice,
+    Clock,
+    Count,
+    CurrentDensity,
+    Operator,
+    Potentiostat,
+    QuantityLike,
+    Seconds,
+    SyringePump,
+    Unit,
+    Volts,
+)
+from labctl.plans.stubs.electrochem import (
+    PLATE_E_MIN,
+    check_plating_window,
+    check_window,
+    electrode_area,
+    run_technique,
+    validate_all,
+)
 from labctl.plans.stubs.fluidics import check_rates, flow_segment, set_flow
 from labctl.plans.stubs.operator import checkpoint
 
@@ -95,7 +112,7 @@ def liquid_cell_operando(
     yield from bps.trigger_and_read([pump, clock], name="fluidics")
     for n in range(1, cycles + 1):
         yield from checkpoint(operator, "start_imaging", f"Start (S)TEM recording for cycle {n}", cycle=n)
-        for technique, stream in zip(techniques, streams):
+        for technique, stream in zip(techniques, streams, strict=False):
             yield from run_technique(pstat, clock, technique, stream, declared=declared)
         yield from checkpoint(operator, "stop_imaging", f"Stop (S)TEM recording for cycle {n}", cycle=n)
         yield from flow_segment(pump, clock, replenish_rate, replenish_time, read_every="5 min")

@@ -13,15 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 import pint
 from bluesky.protocols import Flyable, Movable, Readable
+from typing_extensions import override
 
 from labctl.devices.errors import LimitError
 from labctl.devices.units import UnitError, magnitude, quantity
 
-QuantityLike = Union[float, int, str, pint.Quantity]
+QuantityLike = float | int | str | pint.Quantity
 
 
 class ParameterError(ValueError):
@@ -42,12 +43,14 @@ class Unit:
     min_inclusive: bool = True
     description: str = ""
 
+    @override
     def allowed(self) -> str:
         lo = "-inf" if self.min is None else f"{self.min:g}"
         hi = "+inf" if self.max is None else f"{self.max:g}"
         left = "[" if self.min_inclusive else "("
         return f"{left}{lo}, {hi}] {self.unit}"
 
+    @override
     def convert(self, name: str, value: Any) -> float:
         try:
             v = float(quantity(value, self.unit, name=name).magnitude)
@@ -72,11 +75,13 @@ class Count:
     description: str = ""
     unit = None
 
+    @override
     def allowed(self) -> str:
         lo = "-inf" if self.min is None else str(self.min)
         hi = "+inf" if self.max is None else str(self.max)
         return f"whole number in [{lo}, {hi}]"
 
+    @override
     def convert(self, name: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ParameterError(f"{name}={value!r} is not a whole number; allowed: {self.allowed()}")
@@ -97,9 +102,11 @@ class Choice:
         object.__setattr__(self, "choices", tuple(choices))
         object.__setattr__(self, "description", description)
 
+    @override
     def allowed(self) -> str:
         return " or ".join(repr(c) for c in self.choices)
 
+    @override
     def convert(self, name: str, value: Any) -> str:
         if value not in self.choices:
             raise ParameterError(f"{name}={value!r}: choose {self.allowed()}")
@@ -114,9 +121,11 @@ class Increasing:
     description: str = ""
     unit = None
 
+    @override
     def allowed(self) -> str:
         return "increasing values" + (f", e.g. {self.example}" if self.example else "")
 
+    @override
     def check(self, name: str, given: Any, values: Sequence) -> None:
         if list(values) != sorted(set(values)):
             raise ParameterError(f"{name}={given!r}: give {self.allowed()}")
@@ -129,9 +138,11 @@ class Text:
     description: str = ""
     unit = None
 
+    @override
     def allowed(self) -> str:
         return "a name"
 
+    @override
     def convert(self, name: str, value: Any) -> str:
         if not isinstance(value, str) or not value.strip():
             raise ParameterError(f"{name}={value!r}: give {self.allowed()}")
@@ -146,9 +157,11 @@ class Fractions:
     unit = None
     whole = True
 
+    @override
     def allowed(self) -> str:
         return "{gas: fraction in (0, 1]}, e.g. {'D2': 1e-4}"
 
+    @override
     def convert(self, name: str, value: Any) -> dict[str, float]:
         if not isinstance(value, Mapping) or not value:
             raise ParameterError(f"{name}={value!r}: give {self.allowed()}")
@@ -172,6 +185,7 @@ class Instrument:
     description: str = ""
     unit = None
 
+    @override
     def allowed(self) -> str:
         return f"a {self.kind}" if self.kind else "a readable device"
 

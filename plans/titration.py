@@ -12,12 +12,32 @@ import bluesky.plan_stubs as bps
 
 from labctl.plans.checks import PlanValues
 from labctl.plans.decorator import MsgGenerator, plan
-from labctl.plans.params import (Clock, FlowController, Fractions, MassSpectrometer, Operator, QuantityLike,
-                                 Seconds, SyringePump, Unit, Valve)
-from labctl.plans.params import ParameterError
+from labctl.plans.params import (
+    Clock,
+    FlowController,
+    Fractions,
+    MassSpectrometer,
+    Operator,
+    ParameterError,
+    QuantityLike,
+    Seconds,
+    SyringePump,
+    Unit,
+    Valve,
+)
 from labctl.plans.stubs.fluidics import check_rates, set_flow
-from labctl.plans.stubs.gas import (AVERAGE, BaselineTimeout, back_at, check_setpoint, check_watched,
-                                    filament_on, gas_conditions, level, record, settle)
+from labctl.plans.stubs.gas import (
+    AVERAGE,
+    BaselineTimeout,
+    back_at,
+    check_setpoint,
+    check_watched,
+    filament_on,
+    gas_conditions,
+    level,
+    record,
+    settle,
+)
 from labctl.plans.stubs.operator import checkpoint
 from labctl.plans.stubs.valve import check_positions
 

@@ -19,7 +19,7 @@ import itertools
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 EPOCH_DEFAULT = None  # start at the wall time of creation
 
@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 
 class SimTimer:
-    def __init__(self, clock: "SimClock", period: float, callback: Callable[[float], None]):
+    """A periodic call on the simulated clock."""
+
+    def __init__(self, clock: SimClock, period: float, callback: Callable[[float], None]):
         self.clock, self.period, self.callback = clock, period, callback
         self.cancelled = False
         self.failures = 0
@@ -47,6 +49,8 @@ class SimTimer:
 
 
 class SimClock:
+    """Lab time of the simulated lab: advances when somebody sleeps on it (or with the wall clock)."""
+
     def __init__(self, *, start: float | None = EPOCH_DEFAULT, acceleration: float | None = None):
         if acceleration is not None and not acceleration > 0:
             raise ValueError(f"acceleration must be positive or None, got {acceleration}")
@@ -100,7 +104,7 @@ class SimClock:
             timer._thread.start()
         return timer
 
-    def hold(self, name: str) -> "SimHold":
+    def hold(self, name: str) -> SimHold:
         return SimHold(self, name)
 
     def _run_realtime(self, timer: SimTimer) -> None:

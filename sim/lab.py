@@ -28,6 +28,8 @@ def _load(path: str):
 
 
 class SimLab:
+    """The simulated lab of a profile's ``[sim]`` table."""
+
     def __init__(self, config: dict | None = None):
         config = dict(config or {})
         accel = config.get("acceleration", 0)

@@ -287,7 +287,8 @@ def test_demo_on_the_default_profile(runner, tmp_path, monkeypatch):
     listed = runner.invoke(app, ["runs"])
     assert listed.exit_code == 0 and all(uid[:8] in listed.stdout for uid in uids)
     code = ("import sys; from labctl.storage import Storage; s = Storage(sys.argv[1]); "
-            "ds = s.run(sys.argv[2]).stream('titration'); print(ds['ms_fraction_D2'].attrs['units'], ds.sizes['time']); "
+            "ds = s.run(sys.argv[2]).stream('titration'); "
+            "print(ds['ms_fraction_D2'].attrs['units'], ds.sizes['time']); "
             "s.close()")
     titration = next(u for u in uids if "online_ms_titration" in listed.stdout.split(u[:8])[1].splitlines()[0])
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "data"), titration], capture_output=True,

@@ -12,10 +12,10 @@ from ophyd import Component as Cpt
 from ophyd import Device
 
 from labctl import drivers
-from labctl.plans.readings import readings
 from labctl.devices.clock import LabClock, WallClock
 from labctl.devices.signals import Signal
 from labctl.drivers import FactoryMissing
+from labctl.plans.readings import readings
 from labctl.profile import load_profile, parse_profile
 from labctl.session import Session, SessionError
 

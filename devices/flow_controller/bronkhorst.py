@@ -41,10 +41,14 @@ FLOW_RANGE = limit_range("mL/min", 0.0, None)
 
 
 class BronkhorstLimits(Settings):
+    """Profile limits of the MFC: the setpoints allowed."""
+
     flow_mL_min: FLOW_RANGE
 
 
 class BronkhorstSafeState(Settings):
+    """The setpoint the MFC is left at."""
+
     setpoint_mL_min: float | None = Field(None, ge=0)
 
 

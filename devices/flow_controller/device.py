@@ -12,11 +12,11 @@ from ophyd import Device
 from ophyd.status import Status
 
 from labctl.devices.errors import LimitError, ProtocolError
-from labctl.devices.signals import DriverSignal
-from labctl.devices.units import magnitude
-from labctl.devices.status import finished
 from labctl.devices.flow_controller.bronkhorst import CAPACITY, CAPACITY_UNIT, FLUID_NAME, FMEASURE, FSETPOINT, Propar
 from labctl.devices.options import InstrumentDescription
+from labctl.devices.signals import DriverSignal
+from labctl.devices.status import finished
+from labctl.devices.units import magnitude
 
 # capacity units (as the instrument spells them, lower case) -> mL/min per unit
 FLOW_UNITS = {"mln/min": 1.0, "ml/min": 1.0, "mls/min": 1.0, "ln/min": 1000.0, "l/min": 1000.0,
@@ -51,6 +51,7 @@ class MassFlowController(Device):
 
     @property
     def driver(self) -> Propar:
+        """The propar driver underneath."""
         return self._driver
 
     @property
@@ -100,4 +101,5 @@ class MassFlowController(Device):
         self._driver.write(FSETPOINT, (self._safe_setpoint or 0.0) / self._scale)
 
     def close(self) -> None:
+        """Release the serial line."""
         self._driver.close()

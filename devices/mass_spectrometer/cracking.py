@@ -8,7 +8,7 @@ system removes the overlaps between watched gases.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class PartialPressureModel:
         """Torr per gas from A per m/z (the multiplier gain already divided out)."""
         vector = np.array([currents[mz] for mz in self.masses], dtype=float)
         solved = np.linalg.solve(self.matrix, vector)
-        return {gas: float(p) for gas, p in zip(self.gases, solved)}
+        return {gas: float(p) for gas, p in zip(self.gases, solved, strict=False)}
 
 
 def fractions(pressures: Mapping[str, float]) -> dict[str, float]:

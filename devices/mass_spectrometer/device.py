@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from time import localtime, strftime
-from typing import Callable, Mapping
 
 from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
+from typing_extensions import override
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import InstrumentError
-from labctl.devices.signals import DriverSignal, SignalRO
-from labctl.devices.status import run_in_thread
 from labctl.devices.mass_spectrometer import analyser as _analyser
 from labctl.devices.options import InstrumentDescription
+from labctl.devices.signals import DriverSignal, SignalRO
+from labctl.devices.status import run_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class GasAnalyser(Device):
             self.time._publish(ts, ts)
             return reading
 
+    @override
     def trigger(self) -> Status:
         failure = self._take_failure()
         if failure is not None:
@@ -111,6 +113,7 @@ class GasAnalyser(Device):
             return status
         return run_in_thread(self._measure, obj=self, clock=self.clock, name=f"{self.name}-cycle")
 
+    @override
     def read(self):
         failure = self._take_failure()
         if failure is not None:
@@ -118,6 +121,7 @@ class GasAnalyser(Device):
         return super().read()
 
     # -- monitoring (bluesky's Subscribable: callbacks receive read()) --------------------------------
+    @override
     def subscribe(self, callback, event_type=None, run=True):
         if event_type is not None:
             return super().subscribe(callback, event_type=event_type, run=run)
@@ -128,6 +132,7 @@ class GasAnalyser(Device):
                 self._timer = self.clock.call_every(self.cycle_s, self._on_cycle)
         return callback
 
+    @override
     def clear_sub(self, cb, event_type=None):
         with self._monitor_lock:
             if cb in self._monitors:
@@ -217,6 +222,7 @@ class GasAnalyser(Device):
     # -- housekeeping -------------------------------------------------------------------------------
     @property
     def gases(self) -> dict[str, int]:
+        """Watched gas -> m/z it is measured at."""
         return self.backend.gases
 
     def safe(self) -> None:
@@ -237,6 +243,7 @@ class GasAnalyser(Device):
                 and hasattr(self.backend, "multiplier_off"):
             self.backend.multiplier_off()
 
+    @override
     def stop(self, *, success: bool = False) -> None:
         pass  # a measurement cycle ends by itself within one cycle; nothing moves
 

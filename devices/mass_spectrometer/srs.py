@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -41,11 +42,15 @@ class SrsOptions(SerialOptions):
 
 
 class SrsLimits(Settings):
+    """Profile limits of the RGA: emission current and multiplier voltage."""
+
     emission_mA: EMISSION_RANGE
     multiplier_V: MULTIPLIER_RANGE
 
 
 class SrsSafeState(Settings):
+    """What the filament is left at."""
+
     filament: Literal["off", "on"] = "off"
 
 
@@ -68,26 +73,38 @@ class RgaError(InstrumentError):
 
 
 class CommunicationError(RgaError):
+    """The RGA's RS-232 error byte is set (a bad command or parameter, say)."""
+
     subsystem = "RS-232"
 
 
 class FilamentError(RgaError):
+    """The ion source cannot emit: no filament, pressure too high, emission not reached."""
+
     subsystem = "filament"
 
 
 class MultiplierError(RgaError):
+    """The electron multiplier (CDEM) failed or is not installed."""
+
     subsystem = "electron multiplier"
 
 
 class MassFilterError(RgaError):
+    """The quadrupole's RF supply reports a fault."""
+
     subsystem = "mass filter RF supply"
 
 
 class ElectrometerError(RgaError):
+    """The electrometer failed its self-test."""
+
     subsystem = "electrometer"
 
 
 class PowerSupplyError(RgaError):
+    """The 24 V supply is out of range."""
+
     subsystem = "24 V supply"
 
 
@@ -122,6 +139,8 @@ _ID = re.compile(r"^SRSRGA(\d{3}|\?\?\?)VER(\S+?)SN(\S+)$")
 
 @dataclass(frozen=True)
 class RgaIdentity:
+    """What ``ID?`` says: model, mass range, firmware and serial number."""
+
     model: str            # e.g. "SRSRGA200"
     max_mass: int         # amu
     firmware: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import LimitError
@@ -28,7 +28,8 @@ class RgaAnalyser:
     callable is asked each time the filament comes on, since sensitivity needs ions) or, failing that, gets
     the RGA's own partial-pressure sensitivity ``SP`` scaled by its ionisation factor relative to N2.
     ``fragments`` adds or overrides fragment patterns ({gas: {m/z: fraction of parent}}). With
-    ``multiplier_V`` the CDEM comes on with the filament at that voltage and its gain is divided out: the stored gain (``MG``) at
+    ``multiplier_V`` the CDEM comes on with the filament at that voltage and its gain is divided out: the stored
+    gain (``MG``) at
     the stored voltage (``MV``), else a gain measured on the strongest watched peak (CDEM against Faraday cup).
     ``limits`` (the profile's) may bound ``emission_mA`` and ``multiplier_V``.
     """

@@ -4,7 +4,8 @@
 switched on), ``kickoff()`` switches the cell on and starts it, ``complete()`` finishes when the instrument
 ends the technique, and ``collect_pages()`` hands over the rows decoded so far as event pages whose data keys
 carry units, with the instrument's own time as a column (pages only: bluesky prefers them, and a device
-offering both ``collect`` and ``collect_pages`` draws a warning on every collect). A plan can also loop "wait in lab time, collect"
+offering both ``collect`` and ``collect_pages`` draws a warning on every collect). A plan can also loop "wait in lab
+time, collect"
 while the technique runs to stream long experiments.
 
 Time-domain rows are collected from the device itself; impedance spectra (PEIS/GEIS) from
@@ -18,18 +19,25 @@ advances when somebody waits on it, so the watcher is what moves lab time while 
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
+from typing_extensions import override
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import InstrumentError
+from labctl.devices.options import InstrumentDescription
+from labctl.devices.potentiostat.backend import (
+    IMPEDANCE_COLUMNS,
+    INTEGER_COLUMNS,
+    ROW_UNITS,
+    TIME_COLUMNS,
+    PotentiostatBackend,
+)
 from labctl.devices.signals import DriverSignal, Signal
 from labctl.devices.status import finished, run_in_thread
-from labctl.devices.potentiostat.backend import IMPEDANCE_COLUMNS, INTEGER_COLUMNS, ROW_UNITS, TIME_COLUMNS, PotentiostatBackend
-from labctl.devices.options import InstrumentDescription
 
 DEFAULT_POLL_S = 5.0   # lab seconds between polls while waiting for the end (the instrument buffers)
 
@@ -37,7 +45,7 @@ DEFAULT_POLL_S = 5.0   # lab seconds between polls while waiting for the end (th
 class _Rows:
     """Rows of one kind waiting to be collected, and their data keys."""
 
-    def __init__(self, owner: "Potentiostat", prefix: str, columns: tuple[str, ...]):
+    def __init__(self, owner: Potentiostat, prefix: str, columns: tuple[str, ...]):
         self.owner, self.prefix, self.columns = owner, prefix, columns
         self.rows: list[tuple[dict, float]] = []   # (row, lab timestamp)
 
@@ -121,10 +129,12 @@ class Potentiostat(Device):
     # -- flyer --------------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
+        """Whether a technique runs (as of the last poll)."""
         return self._running
 
     @property
     def ended_by(self):
+        """Why the last technique ended (``done``, ``limit``, ``stopped``); None while it runs."""
         return self.backend.ended_by
 
     @property
@@ -178,9 +188,11 @@ class Potentiostat(Device):
 
         return run_in_thread(watch, obj=self, clock=self.clock, name=f"{self.name}-complete")
 
+    @override
     def describe_collect(self) -> dict:
         return self._time_rows.describe()
 
+    @override
     def collect_pages(self) -> Iterator[dict]:
         return self._pages(self._time_rows)
 
@@ -210,6 +222,7 @@ class Potentiostat(Device):
         """The safe state: no technique running, cell at open circuit."""
         self.stop()
 
+    @override
     def destroy(self) -> None:
         try:
             self.safe()
@@ -228,28 +241,37 @@ class SpectrumView:
 
     @property
     def name(self) -> str:
+        """The stream-facing name: the channel's name with ``_eis``."""
         return f"{self.parent.name}_eis"
 
+    @override
     def prepare(self, technique) -> Status:
         return self.parent.prepare(technique)
 
+    @override
     def kickoff(self) -> Status:
         return self.parent.kickoff()
 
+    @override
     def complete(self) -> Status:
         return self.parent.complete()
 
+    @override
     def stop(self, *, success: bool = False) -> None:
         self.parent.stop(success=success)
 
+    @override
     def describe_collect(self) -> dict:
         return self.parent._eis_rows.describe()
 
+    @override
     def collect_pages(self) -> Iterator[dict]:
         return self.parent._pages(self.parent._eis_rows)
 
+    @override
     def read_configuration(self) -> dict:
         return self.parent.read_configuration()
 
+    @override
     def describe_configuration(self) -> dict:
         return self.parent.describe_configuration()

@@ -16,6 +16,8 @@ class PotentiostatOptions(SerialOptions):
 
 
 class PotentiostatSafeState(Settings):
+    """A potentiostat is safe with its cell off."""
+
     cell: Literal["off"] | None = None
 
 

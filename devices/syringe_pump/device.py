@@ -16,10 +16,10 @@ from ophyd import Device
 from ophyd.status import Status
 
 from labctl.devices.errors import LimitError
-from labctl.devices.signals import DriverSignal
-from labctl.devices.units import magnitude
-from labctl.devices.status import finished
 from labctl.devices.options import InstrumentDescription
+from labctl.devices.signals import DriverSignal
+from labctl.devices.status import finished
+from labctl.devices.units import magnitude
 
 DIRECTIONS = ("infuse", "withdraw")
 
@@ -29,21 +29,36 @@ class PumpDriver(Protocol):
 
     name: str
 
-    def rate_limits_uL_h(self, diameter_mm: float) -> tuple[float, float]: ...
-    def rate(self) -> float: ...
-    def set_rate(self, uL_h: float) -> None: ...
-    def direction(self) -> str: ...
-    def set_direction(self, direction: str) -> None: ...
-    def diameter(self) -> float: ...
-    def set_diameter(self, mm: float) -> None: ...
-    def target_volume(self) -> float: ...
-    def set_target_volume(self, uL: float) -> None: ...
-    def run(self) -> None: ...
-    def stop(self) -> None: ...
-    def status(self) -> str: ...
-    def running(self) -> bool: ...
-    def dispensed(self) -> tuple[float, float]: ...
-    def close(self) -> None: ...
+    def rate_limits_uL_h(self, diameter_mm: float) -> tuple[float, float]:
+        """The rates (µL/h) a syringe of *diameter_mm* allows on this pump."""
+    def rate(self) -> float:
+        """The programmed rate, µL/h (unsigned)."""
+    def set_rate(self, uL_h: float) -> None:
+        """Program the rate of the current direction, µL/h."""
+    def direction(self) -> str:
+        """``infuse`` or ``withdraw``: the way the next run goes."""
+    def set_direction(self, direction: str) -> None:
+        """Set the way the next run goes."""
+    def diameter(self) -> float:
+        """The syringe's inner diameter, mm."""
+    def set_diameter(self, mm: float) -> None:
+        """Program the syringe's inner diameter, mm."""
+    def target_volume(self) -> float:
+        """Volume dispensed before the pump stops by itself, µL (0: none)."""
+    def set_target_volume(self, uL: float) -> None:
+        """Program the target volume, µL (0 clears it)."""
+    def run(self) -> None:
+        """Start pumping."""
+    def stop(self) -> None:
+        """Stop pumping; never raises an alarm the pump reports on the way."""
+    def status(self) -> str:
+        """What the pump says it is doing (``infusing``, ``stopped``...)."""
+    def running(self) -> bool:
+        """Whether the plunger moves."""
+    def dispensed(self) -> tuple[float, float]:
+        """(infused, withdrawn) µL since they were last cleared."""
+    def close(self) -> None:
+        """Release the serial line."""
 
 
 class _SetNow(DriverSignal):
@@ -188,7 +203,9 @@ class SyringePump(Device):
             self.driver.stop()
 
     def clear_dispensed(self) -> None:
+        """Start counting infused and withdrawn volumes from zero."""
         self.driver.clear_dispensed()
 
     def close(self) -> None:
+        """Release the serial line."""
         self.driver.close()

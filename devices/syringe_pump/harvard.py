@@ -9,20 +9,16 @@ reply line by line and recognises the prompt by its first bytes. A stall prompt 
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import math
 import re
-
-from pydantic import Field
+from typing import Literal, get_args
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import LimitError, ProtocolError
 from labctl.devices.options import DriverDeclaration, Settings, limit_range
+from labctl.devices.syringe_pump.errors import ArgumentError, NotApplicable, OutOfRange, PumpStalled, UnknownCommand
 from labctl.devices.syringe_pump.settings import PumpSafeState, SyringeOptions, pump_describer, syringe_rates
 from labctl.devices.transport import Port
-
-from labctl.devices.syringe_pump.errors import ArgumentError, NotApplicable, OutOfRange, PumpStalled, UnknownCommand
 
 PROMPTS = {":": "idle", ">": "infusing", "<": "withdrawing", "*": "stalled", "T*": "target reached"}
 ERRORS = {"Command error": NotApplicable, "Unknown command": UnknownCommand, "Argument error": ArgumentError,
@@ -46,12 +42,15 @@ class HarvardOptions(SyringeOptions):
 
 
 class HarvardLimits(Settings):
+    """Profile limits of the pump: the rates allowed."""
+
     rate_uL_h: RATE_RANGE
 
 
 
 DRIVER = DriverDeclaration(
-    "harvard.phd_ultra", "syringe_pump", "serial", options=HarvardOptions, limits=HarvardLimits, safe_state=PumpSafeState,
+    "harvard.phd_ultra", "syringe_pump", "serial", options=HarvardOptions, limits=HarvardLimits,
+    safe_state=PumpSafeState,
     describer=pump_describer(MIN_SPEED_MM_H, MAX_SPEED_MM_H), description="Harvard Apparatus PHD ULTRA / Pump 11 Elite")
 
 _QUANTITY = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([munp]l)(?:/(h|hr|min|s))?", re.I)

@@ -9,21 +9,17 @@ driver picks the rate and volume units that keep the most precision (120 µL/h g
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import binascii
 import logging
 import math
 import re
+from typing import Literal, get_args
 
 from pydantic import Field
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import InstrumentError, LimitError, ProtocolError
 from labctl.devices.options import DriverDeclaration, Settings, limit_range
-from labctl.devices.syringe_pump.settings import PumpSafeState, SyringeOptions, pump_describer, syringe_rates
-from labctl.devices.transport import Port
-
 from labctl.devices.syringe_pump.errors import (
     ALARMS,
     CommandIgnored,
@@ -34,6 +30,8 @@ from labctl.devices.syringe_pump.errors import (
     PumpReset,
     UnknownCommand,
 )
+from labctl.devices.syringe_pump.settings import PumpSafeState, SyringeOptions, pump_describer, syringe_rates
+from labctl.devices.transport import Port
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +66,15 @@ class NewEraOptions(SyringeOptions):
 
 
 class NewEraLimits(Settings):
+    """Profile limits of the pump: the rates allowed."""
+
     rate_uL_h: RATE_RANGE
 
 
 
 DRIVER = DriverDeclaration(
-    "newera.ne1000", "syringe_pump", "serial", options=NewEraOptions, limits=NewEraLimits, safe_state=PumpSafeState,
+    "newera.ne1000", "syringe_pump", "serial", options=NewEraOptions, limits=NewEraLimits,
+    safe_state=PumpSafeState,
     describer=pump_describer(MIN_SPEED_MM_H, MAX_SPEED_MM_H), description="New Era NE-1000 family syringe pump")
 
 _REPLY = re.compile(r"(\d\d)([IWSPTUXA])(.*)", re.S)
@@ -108,10 +109,12 @@ def best_units(value: float, units: dict[str, float]) -> tuple[str, str]:
 
 
 def crc(data: bytes) -> int:
+    """CRC-16-CCITT (initial 0) of a safe-mode packet's data."""
     return binascii.crc_hqx(data, 0)
 
 
 def frame_safe(text: str) -> bytes:
+    """*text* as a safe-mode packet: STX, length, data, CRC, ETX."""
     data = text.encode("ascii")
     return bytes([STX, len(data) + 4]) + data + crc(data).to_bytes(2, "big") + bytes([ETX])
 

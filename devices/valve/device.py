@@ -7,17 +7,18 @@ refused before anything moves; the move's status finishes once the position has 
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
+from typing_extensions import override
 
 from labctl.devices.errors import LimitError
+from labctl.devices.options import InstrumentDescription
 from labctl.devices.signals import DriverSignal
 from labctl.devices.status import run_in_thread
 from labctl.devices.valve.vici import POSITIONS, ViciActuator
-from labctl.devices.options import InstrumentDescription
 
 
 class TwoPositionValve(Device):
@@ -45,10 +46,12 @@ class TwoPositionValve(Device):
 
     @property
     def driver(self) -> ViciActuator:
+        """The actuator driver underneath."""
         return self._driver
 
     @property
     def position_names(self) -> tuple[str, ...]:
+        """The names of positions A and B."""
         return tuple(self._to_name[p] for p in POSITIONS)
 
     def instrument_description(self) -> InstrumentDescription:
@@ -78,6 +81,7 @@ class TwoPositionValve(Device):
         self._driver.move(self.port_for(position))
 
     # -- Movable ----------------------------------------------------------------------------------
+    @override
     def set(self, position: str) -> Status:
         port = self.port_for(position)  # refuse before anything moves
 
@@ -93,4 +97,5 @@ class TwoPositionValve(Device):
             self._driver.move(self._to_port[self._safe_position])
 
     def close(self) -> None:
+        """Release the serial line."""
         self._driver.close()

@@ -47,6 +47,8 @@ class ViciOptions(SerialOptions):
 
 
 class ValveSafeState(Settings):
+    """The position the valve is left in."""
+
     position: str | None = None
 
 
@@ -59,7 +61,8 @@ def _cross_check(options: ViciOptions, _limits, safe: ValveSafeState) -> None:
 
 DRIVER = DriverDeclaration(
     "vici.two_position", "valve", "serial", options=ViciOptions, safe_state=ValveSafeState,
-    cross_check=_cross_check, describer=lambda o, _l: {"position_names": tuple(o.position_names()[p] for p in POSITIONS)},
+    cross_check=_cross_check,
+    describer=lambda o, _l: {"position_names": tuple(o.position_names()[p] for p in POSITIONS)},
     description="VICI Valco two-position electric actuator")
 
 _ERROR = re.compile(r"E(\d+)\s+(.*)")

@@ -19,6 +19,8 @@ from labctl.analysis.columns import column, lab_time
 
 @dataclass(frozen=True)
 class Segment:
+    """One plating or stripping segment of a cycling run: when, how much charge, where it ended."""
+
     sign: int          # -1 plating, +1 stripping
     start: int         # row positions in the table, inclusive
     stop: int          # exclusive

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+
 from labctl.plans.readings import readings
 
 

@@ -10,9 +10,8 @@ import bluesky.plan_stubs as bps
 import bluesky.plans as bp
 import bluesky.preprocessors as bpp
 
-from labctl.devices.units import Q_, quantity, ureg
-
 from labctl.app.plan_registry import discover_plans
+from labctl.devices.units import Q_, quantity, ureg
 
 
 def namespace(session) -> dict:

@@ -13,6 +13,7 @@ import time
 
 from bluesky.callbacks.core import CallbackBase
 from tqdm import tqdm
+from typing_extensions import override
 
 MAX_COLUMNS = 6
 NAME_WIDTH = 12  # stream names: "checkpoints", "technique", "fluidics"
@@ -55,6 +56,7 @@ class LiveDisplay(CallbackBase):
         self._last_row: dict[str, float] = {}
         self._lab_t0: float | None = None
 
+    @override
     def start(self, doc):
         self._streams.clear()
         self._last_row.clear()
@@ -63,16 +65,18 @@ class LiveDisplay(CallbackBase):
         self._bar = tqdm(total=total if isinstance(total, int) and total > 0 else None, file=self.file,
                          desc=str(doc.get("plan_name", "run")), unit="event", leave=True, dynamic_ncols=True)
 
+    @override
     def descriptor(self, doc):
         fields = hinted_fields(doc)
         units = [doc["data_keys"][f].get("units") or "" for f in fields]
         name = doc.get("name", "primary")
-        self._streams[doc["uid"]] = (name, list(zip(fields, units)))
+        self._streams[doc["uid"]] = (name, list(zip(fields, units, strict=False)))
         if fields:
             header = "  ".join(f"{f:>14}" for f in fields)
             unit_row = "  ".join(f"{'[' + u + ']' if u else '':>14}" for u in units)
             self._write(f"{'':<{NAME_WIDTH}}{header}\n{'':<{NAME_WIDTH}}{unit_row}")
 
+    @override
     def event(self, doc):
         self._show(doc["descriptor"], 1, doc["data"].get)
 
@@ -95,6 +99,7 @@ class LiveDisplay(CallbackBase):
             self._write(f"{name[:NAME_WIDTH - 1]:<{NAME_WIDTH}}"
                         + "  ".join(f"{_format(value(f), u):>14}" for f, u in fields))
 
+    @override
     def stop(self, doc):
         if self._bar is not None:
             self._bar.close()
@@ -104,6 +109,7 @@ class LiveDisplay(CallbackBase):
             self._write(f"run ended: {status} {doc.get('reason', '')}".rstrip())
 
     def close(self):
+        """Close the progress bar (a run that never stopped leaves it open)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None

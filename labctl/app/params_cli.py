@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import inspect
 import tomllib
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from labctl.plans import ParameterError
 from labctl.plans.checks import declarations

@@ -15,6 +15,7 @@ PLAN_MODULES = ("readings", "electrochem", "fluidics", "gas", "titration", "dems
 
 
 def plan_modules() -> list[str]:
+    """The plan modules' import names, in listing order."""
     return [f"labctl.plans.{name}" for name in PLAN_MODULES]
 
 

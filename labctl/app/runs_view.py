@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 #: start-document keys shown first by ``labctl show`` (the run's who/what/why)
 SHOWN_METADATA = ("plan_name", "operator", "sample", "cell_id", "electrolyte", "notes", "profile", "purpose",

@@ -6,8 +6,8 @@ outside client expects lab time to pass on its own while it waits for replies.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from labctl.drivers import driver
 from labctl.profile import Profile

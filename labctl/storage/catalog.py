@@ -8,8 +8,9 @@ SQL tables). Opening is slow (seconds of imports), so ``Storage`` opens it on it
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from labctl.storage.location import CATALOG_FILE, STORAGE_DIR, CatalogLocation
 
@@ -90,12 +91,15 @@ class TiledCatalog:
         return out
 
     def metadata(self, uid: str) -> dict[str, Any]:
+        """The catalog entry's metadata (start and stop documents) of run *uid*."""
         return dict(self.client[uid].metadata)
 
     def uids(self) -> list[str]:
+        """Every run uid in the catalog."""
         return list(self.client)
 
     def streams(self, uid: str) -> list[str]:
+        """The stream names of run *uid*."""
         return list(self.client[uid])
 
     def read_stream(self, uid: str, name: str):
@@ -107,6 +111,7 @@ class TiledCatalog:
         return self.client[uid][name].base["internal"].read()
 
     def close(self) -> None:
+        """Close the catalog's database connection (and let this process open it again)."""
         try:
             self._context.close()
         finally:

@@ -77,7 +77,7 @@ class Storage:
         self._feeder.close()
         self._recorder.close()
 
-    def __enter__(self) -> "Storage":
+    def __enter__(self) -> Storage:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -114,6 +114,7 @@ class Storage:
 
     @property
     def catalog_lock(self) -> threading.RLock:
+        """The lock held while the catalog is written or rebuilt."""
         return self._feeder.lock
 
     # -- finding runs --------------------------------------------------------------------------------

@@ -23,11 +23,10 @@ from bluesky.protocols import Flyable, Movable
 from bluesky.utils import FailedStatus
 
 from labctl.devices.errors import LimitError
-from labctl.devices.records import CycleLog
 from labctl.devices.potentiostat.techniques import OCV, Galvanostatic
+from labctl.devices.records import CycleLog
 from labctl.plans.checks import describe
 from labctl.plans.params import ParameterError
-
 from labctl.plans.stubs.time import wait
 
 __all__ = ["run_technique", "summarize", "instrument_errors", "validate_all", "check_window", "CycleLog",

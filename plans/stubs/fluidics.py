@@ -12,7 +12,6 @@ from bluesky.protocols import Movable, Readable
 from labctl.devices.errors import LimitError
 from labctl.devices.units import magnitude
 from labctl.plans.checks import describe
-
 from labctl.plans.stubs.time import wait
 
 
@@ -35,7 +34,8 @@ def signed_rate(rate, direction: str | None = None) -> float:
     if direction not in ("infuse", "withdraw"):
         raise ValueError(f"direction must be 'infuse' or 'withdraw', not {direction!r}")
     if uL_h < 0:
-        raise ValueError(f"rate={rate!r} is negative while direction={direction!r} says which way: give a positive rate")
+        raise ValueError(f"rate={rate!r} is negative while direction={direction!r} says which way: "
+                         "give a positive rate")
     return uL_h if direction == "infuse" else -uL_h
 
 

@@ -1,15 +1,16 @@
 """Mass-spectrometer building blocks: sample the gas stream, record until a condition, wait for a baseline.
 
 They open no run. The MS is any device with ``fraction_<gas>``/``pressure_<gas>`` readings and a settable
-``filament`` (see ``labctl.devices.mass_spectrometer.device``); ``clock`` is the lab clock device. Every event carries the
+``filament`` (see ``labctl.devices.mass_spectrometer.device``); ``clock`` is the lab clock device. Every event
+carries the
 lab clock, the MS and any *extra* readables (an MFC, say), so flow, gas and time line up.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
 
 import bluesky.plan_stubs as bps
 from bluesky.protocols import Movable, Readable

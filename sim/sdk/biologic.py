@@ -487,7 +487,7 @@ def _absolute_potentials(stem: str, p: dict) -> list[float]:
     def absolute(values, vs_initial) -> list[float]:
         values = values if isinstance(values, list) else [values]
         relative = vs_initial if isinstance(vs_initial, list) else [vs_initial] * len(values)
-        return [v for v, rel in zip(values, relative) if not rel]
+        return [v for v, rel in zip(values, relative, strict=False) if not rel]
 
     if stem in ("ca", "calimit", "cv"):
         return absolute(p["Voltage_step"], p["vs_initial"])

@@ -86,7 +86,7 @@ class _Device:
         self.section = section
         self.channel = channel
         self.plugged = True
-        self.owner: "_Pstat | None" = None
+        self.owner: _Pstat | None = None
         self.readz_retries = 0
         self.lost_done = 0
         self.cell_on = False    # the relay stays as last set, whoever holds (or released) the instrument
@@ -152,35 +152,35 @@ class FakeGamryCOM:
         return self._devices[section].cell_on
 
     # -- the type library -----------------------------------------------------------------------------
-    def GamryDeviceList(self) -> "_DeviceList":
+    def GamryDeviceList(self) -> _DeviceList:
         return _DeviceList(self)
 
-    def GamryPC5Pstat(self) -> "_Pstat":
+    def GamryPC5Pstat(self) -> _Pstat:
         return _Pstat(self)
 
-    def GamrySignalConst(self) -> "_SignalConst":
+    def GamrySignalConst(self) -> _SignalConst:
         return _SignalConst(self)
 
-    def GamrySignalRupdn(self) -> "_SignalRupdn":
+    def GamrySignalRupdn(self) -> _SignalRupdn:
         return _SignalRupdn(self)
 
-    def GamryDtaqChrono(self) -> "_Dtaq":
+    def GamryDtaqChrono(self) -> _Dtaq:
         return _DtaqChrono(self)
 
-    def GamryDtaqCiiv(self) -> "_Dtaq":
+    def GamryDtaqCiiv(self) -> _Dtaq:
         return _DtaqCiiv(self)
 
-    def GamryDtaqRcv(self) -> "_Dtaq":
+    def GamryDtaqRcv(self) -> _Dtaq:
         return _DtaqRcv(self)
 
-    def GamryDtaqOcv(self) -> "_Dtaq":
+    def GamryDtaqOcv(self) -> _Dtaq:
         return _DtaqOcv(self)
 
-    def GamryReadZ(self) -> "_ReadZ":
+    def GamryReadZ(self) -> _ReadZ:
         return _ReadZ(self)
 
     # -- comtypes.client ------------------------------------------------------------------------------
-    def GetEvents(self, source: "_EventSource", sink: Any) -> "_Connection":
+    def GetEvents(self, source: _EventSource, sink: Any) -> _Connection:
         """Connect *sink*'s ``_IGamryDtaqEvents_*``/``_IGamryReadZEvents_*`` methods to *source*.
 
         Events flow only while the returned object is referenced (as with comtypes).

@@ -15,5 +15,6 @@ __all__ = ["ProtocolCore", "get", "install_url_handler", "names", "register", "u
 
 
 def install_url_handler() -> None:
+    """Make ``sim://NAME`` open the simulator registered under NAME (pyserial URL handler)."""
     if __name__ not in serial.protocol_handler_packages:
         serial.protocol_handler_packages.append(__name__)

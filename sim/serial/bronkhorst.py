@@ -38,6 +38,8 @@ class _Reject(Exception):
 
 
 class ProparInstrument(ProtocolCore):
+    """A Bronkhorst instrument's propar firmware over an MFC of the world."""
+
     serial_settings = {"baudrate": 38400, "bytesize": 8, "parity": "N", "stopbits": 1}
 
     def __init__(self, name: str, world, *, node: int = 0x80, address: int | None = None,

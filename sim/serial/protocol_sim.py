@@ -16,6 +16,8 @@ from labctl.sim.serial import registry
 
 
 class Serial(SerialBase):
+    """pyserial's interface over a simulator registered under a ``sim://`` name."""
+
     def open(self):
         if self._port is None:
             raise SerialException("port must be configured before use")

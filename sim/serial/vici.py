@@ -27,6 +27,8 @@ _IDS = set(string.digits + string.ascii_uppercase)
 
 
 class ViciValve(ProtocolCore):
+    """A VICI actuator's firmware over a valve of the world."""
+
     serial_settings = {"baudrate": 9600, "bytesize": 8, "parity": "N", "stopbits": 1}
 
     VERSION_MAIN = ("Dec 15 2011", "15:02:20", "UA_MAIN_CT")

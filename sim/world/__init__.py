@@ -16,7 +16,8 @@ from labctl.sim.world.fluidics import SyringePump
 from labctl.sim.world.gas import FlowController, GasPort, TitrationVial, Valve
 from labctl.sim.world.ms import MassSpec
 from labctl.sim.world.params import ELECTROLYTES, FARADAY, MOLAR_VOLUME_ML, SPECIES, Electrolyte
-from labctl.sim.world.world import World, _CellView as Cell
+from labctl.sim.world.world import CellView as Cell
+from labctl.sim.world.world import World
 
 __all__ = [
     "Cell", "ELECTROLYTES", "EisSample", "Electrolyte", "FARADAY", "FlowController", "GasPort", "KINDS", "Limit",

@@ -32,6 +32,8 @@ FAULTS = {
 
 
 class World:
+    """The simulated world: cells, channels, pumps, gas line and MS, stepped lazily to the clock's time."""
+
     def __init__(self, clock, seed: int = 0, noise: float = 1.0):
         if not noise >= 0:
             raise ValueError(f"noise must be >= 0, got {noise}")
@@ -47,7 +49,7 @@ class World:
         self.gas = GasPort(self)
         self.titration = TitrationVial(self)
         self._busy = False
-        self._views: dict[str, _CellView] = {}
+        self._views: dict[str, CellView] = {}
 
     def _rng(self, name: str) -> np.random.Generator:
         return np.random.default_rng([self.seed, zlib.crc32(name.encode())])
@@ -110,14 +112,14 @@ class World:
     def add_cell(self, name: str, kind: str, electrolyte: str, area_cm2: float, channel: str | None = None) -> Cell:
         with self._lock:
             self._sync()
-            cell = _CellView(self, Cell(name, kind, electrolyte, area_cm2, self._t))
+            cell = CellView(self, Cell(name, kind, electrolyte, area_cm2, self._t))
             self._cells[name] = cell._cell
             self._views[name] = cell
             if channel is not None:
                 self.connect(channel, name)
             return cell
 
-    def cell(self, name: str) -> "_CellView":
+    def cell(self, name: str) -> CellView:
         with self._lock:
             try:
                 return self._views[name]
@@ -232,7 +234,7 @@ class World:
         raise KeyError(f"nothing named {target!r} to break")
 
 
-class _CellView:
+class CellView:
     """A cell as simulators see it: read-outs under the world lock, brought up to date first."""
 
     def __init__(self, world: World, cell: Cell):

@@ -9,11 +9,10 @@ says happened around its own runs. The lab is closed at the end of each module: 
 from __future__ import annotations
 
 import pytest
+from labwatch import FAST_TITRATION
 
 from labctl.plans.campaign import coin_cell_campaign
 from labctl.session import Session, run_engine
-
-from labwatch import FAST_TITRATION
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from labwatch import message_hook
 
 from labctl.analysis import runs as analyse
 from labctl.plans.dems import dems
-
-from labwatch import message_hook
 
 SHORT = dict(sweep_min="10 min", sweep_hold="3 min", period="10 s")
 

@@ -4,10 +4,9 @@ cycle either limit ended is flagged next to its CE; every electrochemistry run r
 from __future__ import annotations
 
 import pytest
+from labwatch import assemble
 
 from labctl.plans.electrochem import cv, eis, galvanostatic_cycles, ocv
-
-from labwatch import assemble
 
 AREA = 1.767
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from labctl.plans.afm import afm_plating
-from labctl.plans.liquid_cell import liquid_cell_operando
+from labwatch import assemble, lab_stamps, message_hook
 
 from labctl.analysis.columns import lab_time
-
-from labwatch import assemble, lab_stamps, message_hook
+from labctl.plans.afm import afm_plating
+from labctl.plans.liquid_cell import liquid_cell_operando
 
 RATES = {"flush_rate": "240 uL/h", "imaging_rate": "120 uL/h", "replenish_rate": "360 uL/h"}
 
@@ -42,7 +40,7 @@ def test_pump_moved_the_commanded_rates_for_their_times(operando):
     rates = [r for _, r in settings]
     # stopped for the solvent syringe, flush, stopped for the electrolyte syringe, image, (replenish, image) x 2
     assert rates == [0.0, 240.0, 0.0, 120.0, 360.0, 120.0, 360.0, 120.0, 0.0]
-    expected = sum(rate * (t1 - t0) / 3600.0 for (t0, rate), (t1, _) in zip(settings, settings[1:]))
+    expected = sum(rate * (t1 - t0) / 3600.0 for (t0, rate), (t1, _) in zip(settings, settings[1:], strict=False))
     # flush 240 uL/h x 10 min and replenish 360 uL/h x 2 min x 2, plus imaging while the cell cycles
     assert expected > 40.0 + 24.0
     assert operando["infused_uL"] == pytest.approx(expected, rel=1e-3)

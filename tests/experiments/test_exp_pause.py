@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from bluesky.utils import RunEngineInterrupted
+from labwatch import assemble, message_hook
 
 from labctl.plans.electrochem import galvanostatic_cycles
-
-from labwatch import assemble, message_hook
 
 
 def _pause_at_kickoff(lab, n: int, defer: bool):

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import bluesky.plan_stubs as bps
 import pytest
+from labwatch import world_state
 
 from labctl.devices.errors import LimitError
 from labctl.devices.valve.device import TwoPositionValve
-from labctl.plans.electrochem import eis, galvanostatic_cycles, rate_test
 from labctl.plans.afm import afm_plating
 from labctl.plans.campaign import coin_cell_campaign
 from labctl.plans.dems import dems
+from labctl.plans.electrochem import eis, galvanostatic_cycles, rate_test
 from labctl.plans.liquid_cell import liquid_cell_operando
-from labctl.plans.titration import online_ms_titration
 from labctl.plans.params import ParameterError
-
-from labwatch import world_state
+from labctl.plans.titration import online_ms_titration
 
 
 def _dems(d, c, **kw):

@@ -8,12 +8,11 @@ import sys
 import textwrap
 
 import pytest
+from labwatch import assemble
 
 from labctl.analysis import runs as analyse
 from labctl.plans.electrochem import galvanostatic_cycles
 from labctl.plans.titration import online_ms_titration
-
-from labwatch import assemble
 
 
 @pytest.fixture(scope="module")

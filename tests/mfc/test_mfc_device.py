@@ -5,11 +5,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from labctl.session import run_engine
 from bluesky import plan_stubs as bps
 
 from labctl.devices.errors import LimitError
 from labctl.factories.bronkhorst import build as build_bronkhorst
+from labctl.session import run_engine
 from labctl.sim.serial.bronkhorst import ProparInstrument
 
 

@@ -7,7 +7,15 @@ import pytest
 
 from labctl.devices.errors import ConnectionLost, InstrumentTimeout, LimitError, ProtocolError
 from labctl.devices.flow_controller import MassFlowController, Propar, ProparError
-from labctl.devices.flow_controller.bronkhorst import CAPACITY, FLUID_NAME, FMEASURE, FSETPOINT, MEASURE, SETPOINT, Parameter
+from labctl.devices.flow_controller.bronkhorst import (
+    CAPACITY,
+    FLUID_NAME,
+    FMEASURE,
+    FSETPOINT,
+    MEASURE,
+    SETPOINT,
+    Parameter,
+)
 from labctl.sim.serial.bronkhorst import ProparInstrument
 
 
@@ -124,6 +132,7 @@ def test_device_refuses_beyond_capacity_or_limits_before_sending(lab, serve):
 
 def test_vendor_client_over_a_pty(lab):
     import propar
+
     from labctl.sim.serial.serve import PtyServer
 
     core = ProparInstrument("mfc", lab.world, node=128, fluid="Ar")

@@ -7,13 +7,13 @@ from types import SimpleNamespace
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import pytest
-from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock
 from labctl.devices.errors import LimitError
 from labctl.devices.mass_spectrometer.analyser import GasAnalyser as GasAnalyserProtocol
 from labctl.devices.mass_spectrometer.srs import FilamentError
 from labctl.factories.srs import build as build_srs_rga
+from labctl.session import run_engine
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from types import SimpleNamespace
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import pytest
-from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock, WallClock
 from labctl.devices.errors import InstrumentTimeout
 from labctl.devices.mass_spectrometer.device import MonitoringError
 from labctl.devices.mass_spectrometer.srs import ElectrometerError
 from labctl.factories.srs import build as build_srs_rga
+from labctl.session import run_engine
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from labctl.devices.mass_spectrometer.device import gas_analyser
-from labctl.devices.mass_spectrometer.srs_analyser import RgaAnalyser
 from labctl.devices.mass_spectrometer.srs import MultiplierError, SrsRga
+from labctl.devices.mass_spectrometer.srs_analyser import RgaAnalyser
 from labctl.factories.srs import build as build_srs_rga
 
 ID = (b"ID?\r", b"SRSRGA200VER0.24SN19164\n\r")

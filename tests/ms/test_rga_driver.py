@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 from labctl.devices.errors import ConnectionLost, InstrumentTimeout, ProtocolError
-from labctl.devices.mass_spectrometer.srs import (CommunicationError, ElectrometerError, FilamentError, MassFilterError,
-                                       MultiplierError, PowerSupplyError, SrsRga)
+from labctl.devices.mass_spectrometer.srs import (
+    CommunicationError,
+    ElectrometerError,
+    FilamentError,
+    MassFilterError,
+    MultiplierError,
+    PowerSupplyError,
+    SrsRga,
+)
 from labctl.sim.serial.srs import RGA
 
 

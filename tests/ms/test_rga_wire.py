@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from labctl.devices.errors import LimitError, ProtocolError
-from labctl.devices.mass_spectrometer.srs import (CommunicationError, FilamentError, MultiplierError, SrsRga)
+from labctl.devices.mass_spectrometer.srs import CommunicationError, FilamentError, MultiplierError, SrsRga
 
 ID = (b"ID?\r", b"SRSRGA200VER0.24SN19164\n\r")
 

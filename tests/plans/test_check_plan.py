@@ -10,10 +10,10 @@ from ophyd.sim import SynAxis, SynGauss
 
 from labctl.devices.errors import LimitError
 from labctl.plans import ParameterError, check_plan, plan_call
+from labctl.plans.dems import dems
 from labctl.plans.electrochem import cv, galvanostatic_cycles, ocv
 from labctl.plans.fluidics import flow_schedule
 from labctl.plans.gas import wait_for_baseline
-from labctl.plans.dems import dems
 from labctl.plans.liquid_cell import liquid_cell_operando
 from labctl.plans.readings import count, readings
 from labctl.plans.titration import online_ms_titration
@@ -45,7 +45,8 @@ def test_a_call_by_instrument_names_comes_back_in_the_declared_units():
     (online_ms_titration, {**TITRATION, "injection_rate": "1000 uL/h"}, ParameterError,
      ["injection_rate", "d2o_pump"]),
     (liquid_cell_operando, {"pstat": "ref600", "pump": "pump", "clock": "clock", "operator": "operator",
-                            "mode": "cv", "plate_time": "20 s"}, ParameterError, ["plate_time", "mode='galvanostatic'"]),
+                            "mode": "cv", "plate_time": "20 s"}, ParameterError,
+     ["plate_time", "mode='galvanostatic'"]),
     (galvanostatic_cycles, {"pstat": "vmp3_1", "clock": "clock", "plate_time": "10 min",
                             "plate_capacity": "1 mAh/cm^2"}, ParameterError, ["plate_capacity", "plate_time"]),
     # infinity is no number in range

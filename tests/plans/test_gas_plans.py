@@ -5,13 +5,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock
 from labctl.factories.bronkhorst import build as build_bronkhorst
 from labctl.factories.srs import build as build_srs_rga
 from labctl.plans.gas import BaselineTimeout, ms_monitor, wait_for_baseline
 from labctl.plans.params import ParameterError
+from labctl.session import run_engine
 from labctl.sim.lab import SimLab
 
 GASES = {"D2": 4, "HD": 3, "CO2": 44, "O2": 32, "Ar": 40}
@@ -90,7 +90,8 @@ def test_wait_for_baseline_returns_after_the_hold(gas_lab):
 def test_wait_for_baseline_times_out_naming_the_gas_above_threshold(gas_lab):
     g = gas_lab
     t0 = g.lab.clock.now()
-    with pytest.raises(BaselineTimeout, match=r"no stable baseline after 300 s: CO2 at 0\.0001\d+ \(threshold 1e-05\)") as err:
+    words = r"no stable baseline after 300 s: CO2 at 0\.0001\d+ \(threshold 1e-05\)"
+    with pytest.raises(BaselineTimeout, match=words) as err:
         run(wait_for_baseline(g.ms, g.clock, thresholds={"CO2": 1e-5, "D2": 1e-4}, hold="1 min", timeout="5 min",
                               period="30 s"))
     assert list(err.value.above) == ["CO2"]

@@ -8,8 +8,14 @@ import pytest
 from labctl.devices.errors import LimitError
 from labctl.devices.potentiostat.biologic import BioLogicError
 from labctl.devices.potentiostat.biologic import constants as C
-from labctl.devices.potentiostat.biologic.structures import (CurrentValues, DataBuffer, DataInfo, DeviceInfo,
-                                                             EccParam, EccParams)
+from labctl.devices.potentiostat.biologic.structures import (
+    CurrentValues,
+    DataBuffer,
+    DataInfo,
+    DeviceInfo,
+    EccParam,
+    EccParams,
+)
 from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
 
 INVALID_PARAMETERS = -8
@@ -88,7 +94,7 @@ def _load_cp(eclib, dev, current: float, i_range: int, e_range: int = 2) -> int:
     array = (EccParam * len(params))()
     define = {0: (eclib.BL_DefineIntParameter, c_int32), 1: (eclib.BL_DefineBoolParameter, c_bool),
               2: (eclib.BL_DefineSglParameter, c_float)}
-    for slot, (label, ptype, value) in zip(array, params):
+    for slot, (label, ptype, value) in zip(array, params, strict=False):
         fn, ctype = define[ptype]
         assert fn(label.encode(), ctype(value), c_int32(0), byref(slot)) == 0
     ecc = EccParams(len(params), array)

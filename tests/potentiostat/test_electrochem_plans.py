@@ -144,7 +144,7 @@ def test_eis_from_1_MHz_to_100_mHz_is_stored_as_a_spectrum(RE, bench):
     spectrum = _streams(RE.docs)["eis"]
     freq = spectrum[f"{k}_eis_freq"]
     assert len(freq) == 71 and freq[0] == pytest.approx(1e6) and freq[-1] == pytest.approx(0.1)
-    assert all(a > b for a, b in zip(freq, freq[1:]))
+    assert all(a > b for a, b in zip(freq, freq[1:], strict=False))
     z = bench.world.cell("coin").impedance(0.1)
     assert complex(spectrum[f"{k}_eis_Zre"][-1], spectrum[f"{k}_eis_Zim"][-1]) == pytest.approx(z, rel=0.05)
     units = {key: v.get("units") for key, v in _descriptor(RE.docs, "eis")["data_keys"].items()}
@@ -288,6 +288,6 @@ def test_geis_on_the_vmp3_is_stored_as_the_cells_spectrum(RE, clock, lab_clock, 
     freq = spectrum["vmp3_1_eis_freq"]
     assert len(freq) == 31 and freq[0] == pytest.approx(1e5) and freq[-1] == pytest.approx(0.1)
     cell = world.cell("coin")
-    for f, zre, zim in zip(freq, spectrum["vmp3_1_eis_Zre"], spectrum["vmp3_1_eis_Zim"]):
+    for f, zre, zim in zip(freq, spectrum["vmp3_1_eis_Zre"], spectrum["vmp3_1_eis_Zim"], strict=False):
         assert complex(zre, zim) == pytest.approx(cell.impedance(f), rel=rel), f"{f:g} Hz"
     assert world.channel("vmp3:1").state == "stop"

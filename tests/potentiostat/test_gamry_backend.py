@@ -9,14 +9,12 @@ from __future__ import annotations
 import math
 
 import pytest
+from gamry_lab import CHANNEL, J10, SECTION, com, lab  # noqa: F401  (fixtures)
 
 from labctl.devices.errors import ConnectionLost, InstrumentError
 from labctl.devices.potentiostat.gamry import GamryBackend
 from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
 from labctl.sim.sdk.gamry import IE_RANGES_A
-
-from gamry_lab import CHANNEL, J10, SECTION, com, lab  # noqa: F401  (fixtures)
-
 
 
 @pytest.fixture
@@ -137,7 +135,7 @@ def test_galvanostatic_step_ends_within_one_sample_of_the_voltage_limit(lab, com
     assert order[-3:] == ["SetSignal", "SetCell", "Run"] and calls(com, "SetCell")[-1][2] == (com.CellOn,)
     rows = run(backend, lab.clock)
     assert backend.ended_by == "limit"
-    dv = max(b["Ewe"] - a["Ewe"] for a, b in zip(rows, rows[1:]))
+    dv = max(b["Ewe"] - a["Ewe"] for a, b in zip(rows, rows[1:], strict=False))
     assert rows[-2]["Ewe"] < 1.0 <= rows[-1]["Ewe"] and rows[-1]["Ewe"] - 1.0 <= dv
     assert all(r["I"] == pytest.approx(J10, rel=1e-9) for r in rows)
     times = [r["time"] for r in rows]
@@ -177,7 +175,7 @@ def test_cv_at_20_mV_per_s_has_the_points_its_range_and_step_imply(lab, com, bac
     path = cv.vertices()
     for r in rows:
         left = r["time"] * 0.02
-        for a, b in zip(path, path[1:]):
+        for a, b in zip(path, path[1:], strict=False):
             if left <= abs(b - a) + 1e-12:
                 assert r["Ewe"] == pytest.approx(a + math.copysign(left, b - a), abs=1e-9)
                 break
@@ -198,7 +196,7 @@ def test_peis_1MHz_to_100mHz_at_10_points_per_decade(lab, com, backend):
     assert measured == pytest.approx(peis.frequencies()) and all(c[2][1] == 0.01 for c in calls(com, "Measure"))
     freqs = [r["freq"] for r in rows]
     assert freqs[0] == pytest.approx(1e6) and freqs[-1] == pytest.approx(0.1)
-    assert all(b < a for a, b in zip(freqs, freqs[1:]))
+    assert all(b < a for a, b in zip(freqs, freqs[1:], strict=False))
     for r in rows:
         assert r["Zmod"] == pytest.approx(math.hypot(r["Zre"], r["Zim"]), rel=1e-9)
         assert r["Zphase"] == pytest.approx(math.degrees(math.atan2(r["Zim"], r["Zre"])), abs=1e-9)

@@ -7,14 +7,13 @@ flowing; an impedance sweep must take the time its measurements take, not the ti
 from __future__ import annotations
 
 import pytest
+from gamry_lab import CHANNEL, J10, SECTION, com, lab  # noqa: F401  (fixtures)
 
 from labctl.devices.errors import InstrumentError
 from labctl.devices.potentiostat.device import Potentiostat
 from labctl.devices.potentiostat.gamry import GamryBackend
 from labctl.devices.potentiostat.techniques import PEIS, Galvanostatic
 from labctl.sim.world.channel import eis_point_time
-
-from gamry_lab import CHANNEL, J10, SECTION, com, lab  # noqa: F401  (fixtures)
 
 POLL_S = 5.0
 
@@ -115,9 +114,9 @@ def test_impedance_sweep_takes_its_measurement_times_and_times_each_point(lab, c
     assert not com.cell_on(SECTION) and pstat.ended_by == "done"   # off as soon as the last point is in
     page = next(pstat.spectrum.collect_pages())
     times = page["data"]["ref600_eis_time"]
-    assert len(times) == len(freqs) and all(b > a for a, b in zip(times, times[1:]))
+    assert len(times) == len(freqs) and all(b > a for a, b in zip(times, times[1:], strict=False))
     completed = 0.0
-    for f, t in zip(freqs, times):                   # each row at its own measurement's completion
+    for f, t in zip(freqs, times, strict=False):                   # each row at its own measurement's completion
         completed += eis_point_time(f)
         assert completed <= t + 1e-6 and t - completed <= len(freqs) * wait * 1.01
     assert not any(abs(t / POLL_S - round(t / POLL_S)) < 1e-6 for t in times)

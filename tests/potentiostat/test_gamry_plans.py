@@ -11,13 +11,13 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from labctl.session import run_engine
 from bluesky.utils import RunEngineInterrupted
 
 from labctl.devices.clock import LabClock
 from labctl.devices.errors import InstrumentError, LimitError
 from labctl.factories.gamry import build as build_gamry
 from labctl.plans.electrochem import cv, galvanostatic_cycles
+from labctl.session import run_engine
 from labctl.sim.lab import SimLab
 from labctl.sim.world.params import C_SURFACE
 
@@ -48,7 +48,8 @@ def _rows(docs, stream):
     rows = []
     for name, doc in docs:
         if name == "event_page" and doc["descriptor"] in uids:
-            rows += [dict(zip(doc["data"], values)) for values in zip(*doc["data"].values())]
+            rows += [dict(zip(doc["data"], values, strict=True))
+                     for values in zip(*doc["data"].values(), strict=True)]
         elif name == "event" and doc["descriptor"] in uids:
             rows.append(doc["data"])
     return rows
@@ -109,9 +110,9 @@ def test_galvanostatic_cycles_at_10_mA_per_cm2_plate_and_strip_what_the_cell_hol
     assert [c["plated_C"] for c in result] == pytest.approx([0.5 * 3.6 * AREA] * 2, rel=1e-5)
 
     # Each strip ends on the 1 V cutoff, within one sample of it, before giving back all it plated.
-    for cycle, strip in zip(result, strips):
+    for cycle, strip in zip(result, strips, strict=False):
         e = [r["ref600_Ewe"] for r in strip]
-        step = max(b - a for a, b in zip(e, e[1:]))
+        step = max(b - a for a, b in zip(e, e[1:], strict=False))
         assert cycle["strip_ended_by"] == "limit"
         assert e[-2] < 1.0 <= e[-1] <= 1.0 + step and cycle["strip_last_Ewe"] == e[-1]
         assert cycle["stripped_C"] < cycle["plated_C"]

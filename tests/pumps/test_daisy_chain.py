@@ -76,7 +76,7 @@ def test_threads_driving_chained_pumps_get_their_own_replies(lab, serve):
             if got != want:
                 problems.append(f"{pump.name}: {got!r} instead of {want!r}")
 
-    threads = [threading.Thread(target=worker, args=(p, w)) for p, w in zip(pumps, (240.0, 600.0))]
+    threads = [threading.Thread(target=worker, args=(p, w)) for p, w in zip(pumps, (240.0, 600.0), strict=False)]
     for t in threads:
         t.start()
     for t in threads:

@@ -7,7 +7,6 @@ from types import SimpleNamespace
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import pytest
-from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock
 from labctl.devices.errors import LimitError
@@ -17,6 +16,8 @@ from labctl.factories.newera import build as build_newera
 from labctl.plans.fluidics import flow_schedule
 from labctl.plans.params import ParameterError
 from labctl.plans.stubs.fluidics import flow_segment
+from labctl.session import run_engine
+
 
 @pytest.fixture
 def ctx(lab):

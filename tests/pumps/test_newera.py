@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labctl.devices.errors import ConnectionLost, InstrumentTimeout, LimitError, ProtocolError
+from labctl.devices.syringe_pump.device import SyringePump
 from labctl.devices.syringe_pump.errors import (
     CommandIgnored,
     CommunicationError,
@@ -17,7 +18,6 @@ from labctl.devices.syringe_pump.errors import (
     SafeModeTimeout,
     UnknownCommand,
 )
-from labctl.devices.syringe_pump.device import SyringePump
 from labctl.devices.syringe_pump.newera import NewEraPump, best_units, format_number, frame_safe
 from labctl.sim.serial.newera import NE1000
 

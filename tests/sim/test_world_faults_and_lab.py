@@ -4,11 +4,10 @@ import tomllib
 from importlib import resources
 
 import pytest
+from test_world_kit import coin_lab
 
 from labctl.sim.lab import SimLab
 from labctl.sim.world import Step
-
-from test_world_kit import coin_lab
 
 
 def test_pump_stalls_when_empty_and_when_blocked():

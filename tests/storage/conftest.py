@@ -8,12 +8,12 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
 import pytest
-from labctl.session import run_engine
 from event_model import compose_run
 from ophyd import Component as Cpt
 from ophyd import Device
 
 from labctl.devices.signals import Signal
+from labctl.session import run_engine
 from labctl.storage import Storage
 
 

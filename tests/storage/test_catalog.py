@@ -176,7 +176,7 @@ def test_a_blocked_catalog_does_not_stall_the_run_engine(tmp_path, RE, cell, cel
 
     store = Storage(tmp_path / "data", catalog_factory=GatedCatalog)
     try:
-        store.catalog  # opened
+        _ = store.catalog  # opened
         store.subscribe(RE)
         (uid,) = RE(cell_plan(cell, n=8))
         assert not gate.is_set() and held_too_long == [], "the RunEngine waited for the catalog"
@@ -232,7 +232,7 @@ def test_catalog_unavailable_falls_back_to_files(tmp_path, RE, cell, cell_plan):
         assert [s.uid for s in store.runs({"electrolyte": "dme"})] == [uid]
         assert store.run(uid).stream().sizes["time"] == 2
         with pytest.raises(RuntimeError, match="disk quota exceeded"):
-            store.catalog
+            _ = store.catalog
     finally:
         store.close()
 

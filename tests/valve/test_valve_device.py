@@ -5,12 +5,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from labctl.session import run_engine
 from bluesky import plan_stubs as bps
 
 from labctl.devices.errors import LimitError
 from labctl.devices.valve import ValveStuck
 from labctl.factories.vici import build as build_vici
+from labctl.session import run_engine
 from labctl.sim.serial.vici import ViciValve
 
 SPEC = dict(name="dems_valve", kind="valve", driver="vici.two_position",

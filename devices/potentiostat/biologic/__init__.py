@@ -3,8 +3,8 @@
 from pydantic import Field
 
 from labctl.devices.options import DriverDeclaration, Settings, limit_range
-from labctl.devices.potentiostat.settings import PotentiostatOptions, PotentiostatSafeState, describe_potentiostat
 from labctl.devices.potentiostat.biologic.backend import BioLogicBackend, BioLogicError
+from labctl.devices.potentiostat.settings import PotentiostatOptions, PotentiostatSafeState, describe_potentiostat
 
 __all__ = ["DRIVER", "BioLogicBackend", "BioLogicError"]
 
@@ -26,5 +26,6 @@ class BioLogicLimits(Settings):
 
 
 DRIVER = DriverDeclaration(
-    "biologic.vmp3", "potentiostat", "sdk", options=BioLogicOptions, limits=BioLogicLimits, safe_state=PotentiostatSafeState,
+    "biologic.vmp3", "potentiostat", "sdk", options=BioLogicOptions, limits=BioLogicLimits,
+    safe_state=PotentiostatSafeState,
     sdk_addresses=((r"USB\d+", "USBn"),), describer=describe_potentiostat, description="BioLogic VMP3 through EClib")

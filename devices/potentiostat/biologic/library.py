@@ -7,7 +7,15 @@ import sys
 from ctypes import POINTER, c_bool, c_char_p, c_float, c_int32, c_uint8, c_uint32
 from pathlib import Path
 
-from labctl.devices.potentiostat.biologic.structures import ChannelInfo, CurrentValues, DataBuffer, DataInfo, DeviceInfo, EccParam, EccParams
+from labctl.devices.potentiostat.biologic.structures import (
+    ChannelInfo,
+    CurrentValues,
+    DataBuffer,
+    DataInfo,
+    DeviceInfo,
+    EccParam,
+    EccParams,
+)
 
 DEFAULT_DLL = Path("C:/EC-Lab Development Package/EC-Lab Development Package/EClib64.dll")
 

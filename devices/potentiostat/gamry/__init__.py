@@ -1,9 +1,9 @@
 """Gamry Reference 600 through GamryCOM: the backend, its COM loader and the Dtaq column table."""
 
 from labctl.devices.options import DriverDeclaration, Settings, limit_range
-from labctl.devices.potentiostat.settings import PotentiostatOptions, PotentiostatSafeState, describe_potentiostat
 from labctl.devices.potentiostat.gamry.backend import GamryBackend
 from labctl.devices.potentiostat.gamry.com import TYPELIB, load_gamrycom
+from labctl.devices.potentiostat.settings import PotentiostatOptions, PotentiostatSafeState, describe_potentiostat
 
 __all__ = ["DRIVER", "GamryBackend", "TYPELIB", "load_gamrycom"]
 
@@ -23,4 +23,5 @@ class GamryLimits(Settings):
 
 DRIVER = DriverDeclaration(
     "gamry.ref600", "potentiostat", "sdk", options=GamryOptions, limits=GamryLimits, safe_state=PotentiostatSafeState,
-    sdk_addresses=((r"[A-Za-z][A-Za-z0-9]*-\d+", "a device section like REF600-12345"),), describer=describe_potentiostat, description="Gamry Reference 600 through GamryCOM")
+    sdk_addresses=((r"[A-Za-z][A-Za-z0-9]*-\d+", "a device section like REF600-12345"),),
+    describer=describe_potentiostat, description="Gamry Reference 600 through GamryCOM")

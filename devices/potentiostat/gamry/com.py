@@ -75,6 +75,7 @@ def hresult_of(exc: BaseException) -> int | None:
 
 
 def com_error_text(exc: BaseException) -> str:
+    """The words of a COMError, without its code."""
     if len(exc.args) > 1 and exc.args[1]:
         return str(exc.args[1])
     return str(exc)

@@ -40,6 +40,8 @@ def readz_time_limit(freq: float) -> float:
 
 @dataclass(frozen=True)
 class Program:
+    """A technique translated for GamryCOM: the Dtaq or ReadZ setup and its signal."""
+
     dtaq: str                          # GamryCOM class name: GamryDtaqChrono, GamryDtaqCiiv, ...
     mode: str                          # "PstatMode" | "GstatMode"
     signal: str | None = None          # "GamrySignalConst" | "GamrySignalRupdn" | None (impedance)

@@ -8,12 +8,9 @@ line on stderr and a non-zero exit code, never a traceback: 2 for bad input, 1 f
 from __future__ import annotations
 
 import os
-import re
-import sys
-import threading
 import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -26,9 +23,9 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(profile_app, name="profile")
 
-ProfileOpt = Annotated[Optional[Path], typer.Option("--profile", help="lab profile (TOML); default: the "
+ProfileOpt = Annotated[Path | None, typer.Option("--profile", help="lab profile (TOML); default: the "
                                                     "built-in simulated lab, or $LABCTL_PROFILE")]
-DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="where runs are stored "
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="where runs are stored "
                                                     "(default: profile lab.data_dir, $LABCTL_DATA)")]
 
 
@@ -60,11 +57,13 @@ def plan_table() -> dict:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print *message* as one error line and return the exit to raise (code 2: bad input)."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
 
 
 def load_lab_profile(path: Path | None):
+    """The profile at *path* (or $LABCTL_PROFILE, or the default); a bad one exits with one line."""
     from labctl.profile import ProfileError, load_profile
 
     if path is None and os.environ.get("LABCTL_PROFILE"):
@@ -76,6 +75,7 @@ def load_lab_profile(path: Path | None):
 
 
 def open_storage(profile_path: Path | None, data_dir: Path | None):
+    """The run storage of the profile's (or the given) data directory."""
     from labctl import storage
 
     lab = load_lab_profile(profile_path).lab
@@ -93,11 +93,14 @@ def open_storage(profile_path: Path | None, data_dir: Path | None):
 
 
 def open_session(prof, data_dir, metadata, quiet):
+    """Bring the lab up; a failure exits with one line naming the instrument."""
+    from labctl.app.live import LiveDisplay
     from labctl.drivers import FactoryMissing
     from labctl.session import Session, SessionError
 
     try:
-        return Session.from_profile(prof, data_dir=data_dir, metadata=metadata, quiet=quiet)
+        return Session.from_profile(prof, data_dir=data_dir, metadata=metadata, quiet=quiet,
+                                    display=lambda clock: LiveDisplay(clock=clock))
     except (FactoryMissing, SessionError) as exc:
         raise fail(str(exc), 1) from None
 

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-import os
-import re
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from labctl.app.cli.common import (DataDirOpt, ProfileOpt, app, catalog_app, close_session, fail, load_lab_profile,
-                                   open_session, open_storage, plan_table, profile_app, sim_app)
+from labctl.app.cli.common import (
+    DataDirOpt,
+    ProfileOpt,
+    app,
+    close_session,
+    fail,
+    load_lab_profile,
+    open_session,
+    profile_app,
+    sim_app,
+)
 
 
 @app.command()
 def demo(profile: ProfileOpt = None, data_dir: DataDirOpt = None,
-         out: Annotated[Optional[Path], typer.Option("--out", help="folder for the report")] = None,
+         out: Annotated[Path | None, typer.Option("--out", help="folder for the report")] = None,
          quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
     """The paper's campaign on the simulated lab; prints the runs, where the data is and the report."""
     from labctl.app.demo import run_demo
@@ -75,7 +82,7 @@ def profile_check(file: Annotated[Path, typer.Argument(metavar="FILE")]) -> None
 
 @sim_app.command("serve")
 def sim_serve(name: Annotated[str, typer.Argument(help="instrument name in the profile")],
-              tcp: Annotated[Optional[int], typer.Option("--tcp", help="TCP port (0 = any free port)")] = None,
+              tcp: Annotated[int | None, typer.Option("--tcp", help="TCP port (0 = any free port)")] = None,
               pty: Annotated[bool, typer.Option("--pty", help="serve on a pseudo-terminal (POSIX)")] = False,
               profile: ProfileOpt = None) -> None:
     """Serve the simulator of instrument NAME over TCP or a pty until Ctrl-C."""

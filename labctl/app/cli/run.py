@@ -3,25 +3,29 @@ SIGTERM/SIGHUP end a run like Ctrl-C."""
 
 from __future__ import annotations
 
-import os
-import re
-import sys
 import threading
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from labctl.app.cli.common import (DataDirOpt, ProfileOpt, app, catalog_app, close_session, fail, load_lab_profile,
-                                   open_session, open_storage, plan_table, profile_app, sim_app)
+from labctl.app.cli.common import (
+    DataDirOpt,
+    ProfileOpt,
+    app,
+    close_session,
+    fail,
+    load_lab_profile,
+    open_session,
+    plan_table,
+)
 
 
 @app.command()
 def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)")],
-        param: Annotated[list[str], typer.Option("--param", "-p", help="plan parameter NAME=VALUE")] = [],
+        param: Annotated[list[str], typer.Option("--param", "-p", help="plan parameter NAME=VALUE")] = [],  # noqa: B006 (typer reads the default)
         profile: ProfileOpt = None,
         md: Annotated[list[str], typer.Option("--md", help="run metadata NAME=VALUE (operator, sample, "
-                                                          "cell_id, electrolyte, notes...)")] = [],
+                                                          "cell_id, electrolyte, notes...)")] = [],  # noqa: B006
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or live table")] = False,
         data_dir: DataDirOpt = None) -> None:
     """Run PLAN on the lab; parameters are checked before anything is connected."""
@@ -46,7 +50,7 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
         text = str(exc)
         raise fail(text if text.startswith(f"{func.__name__}:") else f"{plan}: {text}") from None
 
-    with _termination_as_interrupt() as terminated:
+    with _TerminationAsInterrupt() as terminated:
         session = terminated.session = open_session(prof, data_dir, metadata, quiet)
         code = _run_plan(session, plan, func, kwargs, data_dir, terminated)
     if code:
@@ -55,9 +59,8 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
 
 def _run_plan(session, plan, func, kwargs, data_dir, terminated) -> int:
     """Run the plan and close the session; the exit code (0 only if both went well)."""
-    from labctl.plans.params import ParameterError
-
     from labctl.app.params_cli import resolve_devices
+    from labctl.plans.params import ParameterError
 
     code = 0
     try:
@@ -103,7 +106,7 @@ class _Termination:
     closing = False
 
 
-class _termination_as_interrupt:
+class _TerminationAsInterrupt:
     """SIGTERM/SIGHUP (SIGBREAK on Windows) end a run like Ctrl-C: the run is paused at once and then aborted,
     so the plan's cleanup leaves the instruments safe and the stop document is written. Handlers are only
     installed from the main thread, for the signals this platform has, and restored afterwards."""

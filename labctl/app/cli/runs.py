@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import re
-import sys
-import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from labctl.app.cli.common import (DataDirOpt, ProfileOpt, app, catalog_app, close_session, fail, load_lab_profile,
-                                   open_session, open_storage, plan_table, profile_app, sim_app)
-
+from labctl.app.cli.common import (
+    DataDirOpt,
+    ProfileOpt,
+    app,
+    catalog_app,
+    fail,
+    open_storage,
+)
 
 
 @app.command()
-def runs(search: Annotated[Optional[str], typer.Option("--search", "-s", help="text to look for")] = None,
+def runs(search: Annotated[str | None, typer.Option("--search", "-s", help="text to look for")] = None,
          profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """List stored runs, newest first."""
     from labctl.app.runs_view import run_lines
@@ -73,8 +75,8 @@ def export(run_id: Annotated[str, typer.Argument(metavar="RUN")],
 
 
 @app.command()
-def report(run_ids: Annotated[Optional[list[str]], typer.Argument(metavar="RUN...", help="runs to analyse")] = None,
-           search: Annotated[Optional[str], typer.Option("--search", "-s",
+def report(run_ids: Annotated[list[str] | None, typer.Argument(metavar="RUN...", help="runs to analyse")] = None,
+           search: Annotated[str | None, typer.Option("--search", "-s",
                                                          help="analyse every run matching this text")] = None,
            out: Annotated[Path, typer.Option("--out", help="folder for figures and tables")] = Path("report"),
            profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
