@@ -127,3 +127,16 @@ def test_remote_control_over_http_needs_the_api_key(manager, tmp_path):
     assert [(i["name"], i["result"]["exit_status"]) for i in items] == [("readings", "completed")], items
     (uid,) = items[0]["result"]["run_uids"]
     assert landed(manager.folder / "data", [uid])[uid]["start"]["operator"] == "far"
+
+
+def test_a_redis_that_does_not_answer_is_one_line_before_anything_starts(tmp_path):
+    from typer.testing import CliRunner
+
+    from labctl.app.cli import app
+
+    address = f"{HOST}:{free_port()}"  # nothing listens there
+    result = CliRunner().invoke(app, ["queue", "manager", "--redis", address, "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: cannot reach Redis at {address}: ")
+    assert not (tmp_path / "queueserver").exists()  # nothing was started or written

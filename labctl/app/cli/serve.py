@@ -100,12 +100,14 @@ def queue_http(host: HostOpt = queue.DEFAULT_HOST,
 def _redis_problem(address: str, timeout: float = 3.0) -> str | None:
     """Why Redis at ``host:port`` does not answer, or None."""
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     hostport = address.removeprefix("redis://").split("/", 1)[0]  # the queue server also takes host:port/db
     host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "6379")
     try:
         client = redis.Redis(host=host or "localhost", port=int(port or 6379), socket_timeout=timeout,
-                             socket_connect_timeout=timeout)
+                             socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))  # one try: say it now
         client.ping()
         client.close()
     except ValueError:
