@@ -12,6 +12,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test,interactive]"
+	$(BIN)/python .ci/package_tree.py build/package-tree >/dev/null
 	touch $(STAMP)
 
 demo: $(STAMP)

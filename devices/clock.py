@@ -149,8 +149,15 @@ class LabClock(Device):
     time: ``yield from bps.mv(clock, 600)`` (see :func:`labctl.plans.stubs.time.wait`).
     """
 
-    time = Cpt(DriverSignal, getter="_now", units="s", kind="hinted")
-    elapsed = Cpt(DriverSignal, getter="_elapsed", units="s", kind="normal")
+    # -- what the signals read and write (bound below, so a renamed method cannot be missed) --
+    def _now(self) -> float:
+        return self.clock.now()
+
+    def _elapsed(self) -> float:
+        return self.clock.now() - self._t0
+
+    time = Cpt(DriverSignal, getter=_now, units="s", kind="hinted")
+    elapsed = Cpt(DriverSignal, getter=_elapsed, units="s", kind="normal")
 
     def __init__(self, clock: Clock | None = None, *, name: str = "clock", **kwargs):
         self.clock: Clock = clock or WallClock()
@@ -161,12 +168,6 @@ class LabClock(Device):
     def instrument_description(self) -> InstrumentDescription:
         """The lab clock: nothing to check a plan against but its kind."""
         return InstrumentDescription(self.name, "clock")
-
-    def _now(self) -> float:
-        return self.clock.now()
-
-    def _elapsed(self) -> float:
-        return self.clock.now() - self._t0
 
     @override
     def set(self, seconds: float) -> Status:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import weakref
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,15 +49,18 @@ class PlanCall:
     devices: tuple[Any, ...]
 
 
-_calls: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def plan_call(gen: Any) -> PlanCall:
-    """What a generator made by a labctl plan is a call of; ``KeyError`` for any other generator."""
-    try:
-        return _calls[gen]
-    except (KeyError, TypeError):
-        raise KeyError(f"{gen!r} was not made by a labctl plan") from None
+    """What a generator made by a labctl plan is a call of (until it has finished); ``KeyError`` otherwise.
+
+    Read from the generator itself, so nothing outside it keeps its devices alive.
+    """
+    frame = getattr(gen, "gi_frame", None)
+    if frame is None or getattr(gen, "gi_code", None) is not Declaration.execute.__code__:
+        raise KeyError(f"{gen!r} is not a labctl plan call (or it has finished)")
+    declaration, given = frame.f_locals["self"], frame.f_locals["given"]
+    bound = inspect.signature(declaration.func).bind(**given)
+    bound.apply_defaults()
+    return PlanCall(declaration.name, dict(bound.arguments), tuple(_devices(bound.arguments)))
 
 
 @dataclass(frozen=True)
@@ -123,10 +125,7 @@ def plan(func: Callable | None = None, *, check: Callable[[PlanValues], None] | 
                 bound = signature.bind(*args, **kwargs)
             except TypeError as exc:
                 raise ParameterError(f"{f.__name__}: {exc}") from None
-            gen = declaration.execute(dict(bound.arguments))  # what the caller gave, defaults left out
-            bound.apply_defaults()
-            _calls[gen] = PlanCall(f.__name__, dict(bound.arguments), tuple(_devices(bound.arguments)))
-            return gen
+            return declaration.execute(dict(bound.arguments))  # what the caller gave, defaults left out
 
         call.__plan__ = declaration
         call._is_plan_ = True  # how bluesky (and so the queue server) tells a plan that is no generator function

@@ -26,11 +26,28 @@ FLOW_UNITS = {"mln/min": 1.0, "ml/min": 1.0, "mls/min": 1.0, "ln/min": 1000.0, "
 class MassFlowController(Device):
     """``set``/``bps.mv`` the setpoint (quantities or strings with units accepted); read ``flow``."""
 
-    flow = Cpt(DriverSignal, getter="_read_flow", units="mL/min", kind="hinted")
-    setpoint = Cpt(DriverSignal, getter="_read_setpoint", setter="_write_setpoint", units="mL/min",
+    # -- what the signals read and write (bound below, so a renamed method cannot be missed) --
+    def _read_flow(self) -> float:
+        return self._driver.read(FMEASURE)[0] * self._scale
+
+    def _read_setpoint(self) -> float:
+        return self._driver.read(FSETPOINT)[0] * self._scale
+
+    def _write_setpoint(self, value) -> None:
+        flow = self.check_setpoint(value)
+        self._driver.write(FSETPOINT, flow / self._scale)
+
+    def _read_capacity(self) -> float:
+        return self._capacity
+
+    def _read_fluid(self) -> str:
+        return self._fluid
+
+    flow = Cpt(DriverSignal, getter=_read_flow, units="mL/min", kind="hinted")
+    setpoint = Cpt(DriverSignal, getter=_read_setpoint, setter=_write_setpoint, units="mL/min",
                    kind="normal")
-    capacity = Cpt(DriverSignal, getter="_read_capacity", units="mL/min", kind="config")
-    fluid = Cpt(DriverSignal, getter="_read_fluid", kind="config")
+    capacity = Cpt(DriverSignal, getter=_read_capacity, units="mL/min", kind="config")
+    fluid = Cpt(DriverSignal, getter=_read_fluid, kind="config")
 
     def __init__(self, driver: Propar, *, limits: tuple[float, float] | None = None,
                  safe_setpoint: float | None = None, name: str, **kwargs):
@@ -73,21 +90,6 @@ class MassFlowController(Device):
         return flow
 
     # -- signals ----------------------------------------------------------------------------------
-    def _read_flow(self) -> float:
-        return self._driver.read(FMEASURE)[0] * self._scale
-
-    def _read_setpoint(self) -> float:
-        return self._driver.read(FSETPOINT)[0] * self._scale
-
-    def _write_setpoint(self, value) -> None:
-        flow = self.check_setpoint(value)
-        self._driver.write(FSETPOINT, flow / self._scale)
-
-    def _read_capacity(self) -> float:
-        return self._capacity
-
-    def _read_fluid(self) -> str:
-        return self._fluid
 
     # -- Movable ----------------------------------------------------------------------------------
     def set(self, value) -> Status:

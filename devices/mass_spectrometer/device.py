@@ -60,10 +60,26 @@ class GasAnalyser(Device):
     Build one with :func:`gas_analyser`, which adds the per-gas components for the backend's gases.
     """
 
+    # -- what the signals read and write (bound below, so a renamed method cannot be missed) --
+    def _get_filament(self) -> str:
+        return "on" if self.backend.filament else "off"
+
+    def _set_filament(self, value) -> None:
+        text = str(value).strip().lower()
+        if text in _ON or value is True:
+            self.backend.filament_on()
+        elif text in _OFF or value is False:
+            self.backend.filament_off()
+        else:
+            raise ValueError(f"{self.name}: filament must be 'on' or 'off', got {value!r}")
+
+    def _get_emission(self) -> float:
+        return self.backend.emission_mA if self.backend.filament else 0.0
+
     time = Cpt(_Measured, value=float("nan"), units="s", kind="normal")
     total_pressure = Cpt(_Measured, value=float("nan"), units="Torr", kind="normal")
-    filament = Cpt(DriverSignal, getter="_get_filament", setter="_set_filament", kind="config")
-    emission = Cpt(DriverSignal, getter="_get_emission", units="mA", kind="config")
+    filament = Cpt(DriverSignal, getter=_get_filament, setter=_set_filament, kind="config")
+    emission = Cpt(DriverSignal, getter=_get_emission, units="mA", kind="config")
 
     _GASES: tuple[str, ...] = ()
 
@@ -204,20 +220,6 @@ class GasAnalyser(Device):
         return error
 
     # -- filament -----------------------------------------------------------------------------------
-    def _get_filament(self) -> str:
-        return "on" if self.backend.filament else "off"
-
-    def _set_filament(self, value) -> None:
-        text = str(value).strip().lower()
-        if text in _ON or value is True:
-            self.backend.filament_on()
-        elif text in _OFF or value is False:
-            self.backend.filament_off()
-        else:
-            raise ValueError(f"{self.name}: filament must be 'on' or 'off', got {value!r}")
-
-    def _get_emission(self) -> float:
-        return self.backend.emission_mA if self.backend.filament else 0.0
 
     # -- housekeeping -------------------------------------------------------------------------------
     @property
@@ -246,6 +248,13 @@ class GasAnalyser(Device):
     @override
     def stop(self, *, success: bool = False) -> None:
         pass  # a measurement cycle ends by itself within one cycle; nothing moves
+
+    def close(self) -> None:
+        """Stop monitoring and release the instrument's line."""
+        with self._monitor_lock:
+            self._stop_timer()
+            self._monitors.clear()
+        self.backend.close()
 
 
 _classes: dict[tuple[str, ...], type] = {}

@@ -73,12 +73,28 @@ class _Rows:
 class Potentiostat(Device):
     """One potentiostat channel behind a :class:`PotentiostatBackend`."""
 
-    ewe = Cpt(DriverSignal, getter="_read_ewe", units="V", kind="hinted")
-    current = Cpt(DriverSignal, getter="_read_current", units="A", kind="hinted")
-    state = Cpt(DriverSignal, getter="_read_state", kind="normal")
-    technique = Cpt(DriverSignal, getter="_technique_name", kind="config")
+    # -- what the signals read and write (bound below, so a renamed method cannot be missed) --
+    def _read_ewe(self) -> float:
+        return float(self._instant()["Ewe"])
+
+    def _read_current(self) -> float:
+        return float(self._instant()["I"])
+
+    def _read_state(self) -> str:
+        return str(self._instant()["state"])
+
+    def _acquiring(self) -> bool:
+        return self._running
+
+    def _technique_name(self) -> str:
+        return self._technique.name if self._technique is not None else ""
+
+    ewe = Cpt(DriverSignal, getter=_read_ewe, units="V", kind="hinted")
+    current = Cpt(DriverSignal, getter=_read_current, units="A", kind="hinted")
+    state = Cpt(DriverSignal, getter=_read_state, kind="normal")
+    technique = Cpt(DriverSignal, getter=_technique_name, kind="config")
     electrode_area = Cpt(Signal, value=1.0, units="cm^2", kind="config")
-    acquiring = Cpt(DriverSignal, getter="_acquiring", kind="omitted")   # a technique runs (as of the last poll)
+    acquiring = Cpt(DriverSignal, getter=_acquiring, kind="omitted")   # a technique runs (as of the last poll)
 
     def __init__(self, backend: PotentiostatBackend, *, clock: Clock, name: str, limits: dict | None = None,
                  electrode_area_cm2: float = 1.0, poll_period: float = DEFAULT_POLL_S, source: str = "potentiostat",
@@ -110,21 +126,6 @@ class Potentiostat(Device):
     def _instant(self) -> dict:
         with self._lock:
             return self.backend.read_instant()
-
-    def _read_ewe(self) -> float:
-        return float(self._instant()["Ewe"])
-
-    def _read_current(self) -> float:
-        return float(self._instant()["I"])
-
-    def _read_state(self) -> str:
-        return str(self._instant()["state"])
-
-    def _acquiring(self) -> bool:
-        return self._running
-
-    def _technique_name(self) -> str:
-        return self._technique.name if self._technique is not None else ""
 
     # -- flyer --------------------------------------------------------------------------------------
     @property

@@ -61,63 +61,11 @@ class PumpDriver(Protocol):
         """Release the serial line."""
 
 
-class _SetNow(DriverSignal):
-    """A driver signal whose ``set`` checks and commands in the caller's thread.
-
-    ophyd's ``Signal.set`` puts from a thread and then waits for the readback to equal the setpoint, which
-    a pump that rounds to 4 digits never does; and a refused value must raise in the plan, not in a thread.
-    """
-
-    def set(self, value, **kwargs):
-        self.put(value)
-        return finished(self)
-
-
 class SyringePump(Device):
     """A syringe pump: settable ``rate``, ``direction``, ``diameter``, ``target_volume``; readable
     ``running``, ``dispensed`` (net µL since cleared: infused − withdrawn) and ``status``."""
 
-    rate = Cpt(_SetNow, getter="_read_rate", setter="_write_rate", units="uL/h", kind="hinted")
-    dispensed = Cpt(DriverSignal, getter="_read_dispensed", units="uL", kind="hinted")
-    direction = Cpt(_SetNow, getter="_read_direction", setter="_write_direction", kind="normal")
-    running = Cpt(DriverSignal, getter="_read_running", kind="normal")
-    status = Cpt(DriverSignal, getter="_read_status", kind="normal")
-    diameter = Cpt(_SetNow, getter="_read_diameter", setter="_write_diameter", units="mm", kind="config")
-    target_volume = Cpt(_SetNow, getter="_read_target", setter="_write_target", units="uL", kind="config")
-
-    def __init__(self, driver: PumpDriver, *, name: str, rate_limits_uL_h=None, syringe_volume_uL=None,
-                 safe_state: dict | None = None, **kwargs):
-        self.driver = driver
-        self._profile_limits = tuple(float(v) for v in rate_limits_uL_h) if rate_limits_uL_h else None
-        self.syringe_volume_uL = syringe_volume_uL
-        self.safe_state = dict(safe_state or {"running": False})
-        self._diameter_mm = driver.diameter()
-        super().__init__(name=name, **kwargs)
-
-    # -- limits -------------------------------------------------------------------------------------
-    def rate_limits(self) -> tuple[float, float]:
-        """The magnitude range (µL/h) this syringe on this pump may run at, within the profile's limits."""
-        lo, hi = self.driver.rate_limits_uL_h(self._diameter_mm)
-        if self._profile_limits:
-            lo, hi = max(lo, self._profile_limits[0]), min(hi, self._profile_limits[1])
-        return lo, hi
-
-    def instrument_description(self) -> InstrumentDescription:
-        """What plans check their parameters against: the rates this syringe allows now."""
-        return InstrumentDescription(self.name, "syringe_pump", rate_range_uL_h=self.rate_limits())
-
-    def check_rate(self, value) -> float:
-        """*value* (number in µL/h, string or quantity; signed) as µL/h, or :class:`LimitError`. 0 is stop."""
-        rate = magnitude(value, "uL/h", name=f"{self.name} rate")
-        lo, hi = self.rate_limits()
-        if rate != 0 and not lo <= abs(rate) <= hi:
-            raise LimitError(f"{self.name}: rate {abs(rate):g} uL/h is outside {lo:.4g}-{hi:.4g} uL/h "
-                             f"(syringe {self._diameter_mm:g} mm"
-                             + (f", profile limits {self._profile_limits[0]:g}-{self._profile_limits[1]:g} uL/h)"
-                                if self._profile_limits else ")"))
-        return rate
-
-    # -- signal backends ----------------------------------------------------------------------------
+    # -- what the signals read and write (bound below, so a renamed method cannot be missed) --
     def _read_rate(self) -> float:
         rate = self.driver.rate()
         return rate if self.driver.direction() == "infuse" else -rate
@@ -128,20 +76,6 @@ class SyringePump(Device):
             self.driver.stop()
             return
         self._apply(rate)
-
-    def _apply(self, rate: float) -> None:
-        """Program a checked signed rate; a direction change stops the pump first and restarts it."""
-        direction = "infuse" if rate > 0 else "withdraw"
-        if self.driver.direction() != direction:
-            was_running = self.driver.running()
-            if was_running:
-                self.driver.stop()
-            self.driver.set_direction(direction)
-            self.driver.set_rate(abs(rate))
-            if was_running:
-                self.driver.run()
-        else:
-            self.driver.set_rate(abs(rate))
 
     def _read_direction(self) -> str:
         return self.driver.direction()
@@ -178,6 +112,65 @@ class SyringePump(Device):
         if uL < 0 or (self.syringe_volume_uL and uL > self.syringe_volume_uL):
             raise LimitError(f"{self.name}: target volume {uL:g} uL outside 0-{self.syringe_volume_uL:g} uL")
         self.driver.set_target_volume(uL)
+
+    # set in the caller's thread: a refused rate raises in the plan, and the pump rounds to 4 digits
+    rate = Cpt(DriverSignal, getter=_read_rate, setter=_write_rate, threaded=False, units="uL/h", kind="hinted")
+    dispensed = Cpt(DriverSignal, getter=_read_dispensed, units="uL", kind="hinted")
+    direction = Cpt(DriverSignal, getter=_read_direction, setter=_write_direction, threaded=False, kind="normal")
+    running = Cpt(DriverSignal, getter=_read_running, kind="normal")
+    status = Cpt(DriverSignal, getter=_read_status, kind="normal")
+    diameter = Cpt(DriverSignal, getter=_read_diameter, setter=_write_diameter, threaded=False, units="mm",
+                   kind="config")
+    target_volume = Cpt(DriverSignal, getter=_read_target, setter=_write_target, threaded=False, units="uL",
+                        kind="config")
+
+    def __init__(self, driver: PumpDriver, *, name: str, rate_limits_uL_h=None, syringe_volume_uL=None,
+                 safe_state: dict | None = None, **kwargs):
+        self.driver = driver
+        self._profile_limits = tuple(float(v) for v in rate_limits_uL_h) if rate_limits_uL_h else None
+        self.syringe_volume_uL = syringe_volume_uL
+        self.safe_state = dict(safe_state or {"running": False})
+        self._diameter_mm = driver.diameter()
+        super().__init__(name=name, **kwargs)
+
+    # -- limits -------------------------------------------------------------------------------------
+    def rate_limits(self) -> tuple[float, float]:
+        """The magnitude range (µL/h) this syringe on this pump may run at, within the profile's limits."""
+        lo, hi = self.driver.rate_limits_uL_h(self._diameter_mm)
+        if self._profile_limits:
+            lo, hi = max(lo, self._profile_limits[0]), min(hi, self._profile_limits[1])
+        return lo, hi
+
+    def instrument_description(self) -> InstrumentDescription:
+        """What plans check their parameters against: the rates this syringe allows now."""
+        return InstrumentDescription(self.name, "syringe_pump", rate_range_uL_h=self.rate_limits())
+
+    def check_rate(self, value) -> float:
+        """*value* (number in µL/h, string or quantity; signed) as µL/h, or :class:`LimitError`. 0 is stop."""
+        rate = magnitude(value, "uL/h", name=f"{self.name} rate")
+        lo, hi = self.rate_limits()
+        if rate != 0 and not lo <= abs(rate) <= hi:
+            raise LimitError(f"{self.name}: rate {abs(rate):g} uL/h is outside {lo:.4g}-{hi:.4g} uL/h "
+                             f"(syringe {self._diameter_mm:g} mm"
+                             + (f", profile limits {self._profile_limits[0]:g}-{self._profile_limits[1]:g} uL/h)"
+                                if self._profile_limits else ")"))
+        return rate
+
+    # -- signal backends ----------------------------------------------------------------------------
+
+    def _apply(self, rate: float) -> None:
+        """Program a checked signed rate; a direction change stops the pump first and restarts it."""
+        direction = "infuse" if rate > 0 else "withdraw"
+        if self.driver.direction() != direction:
+            was_running = self.driver.running()
+            if was_running:
+                self.driver.stop()
+            self.driver.set_direction(direction)
+            self.driver.set_rate(abs(rate))
+            if was_running:
+                self.driver.run()
+        else:
+            self.driver.set_rate(abs(rate))
 
     # -- Movable / Stoppable ------------------------------------------------------------------------
     def set(self, value) -> Status:

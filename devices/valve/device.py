@@ -8,27 +8,55 @@ refused before anything moves; the move's status finishes once the position has 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
 from typing_extensions import override
 
+from labctl.devices.clock import Clock
 from labctl.devices.errors import LimitError
 from labctl.devices.options import InstrumentDescription
 from labctl.devices.signals import DriverSignal
 from labctl.devices.status import run_in_thread
-from labctl.devices.valve.vici import POSITIONS, ViciActuator
+from labctl.devices.valve.settings import POSITIONS
+
+
+class ValveDriver(Protocol):
+    """What :class:`TwoPositionValve` needs from a driver (``ViciActuator`` offers it)."""
+
+    name: str
+    clock: Clock
+
+    def position(self) -> str:
+        """``"A"`` or ``"B"``: where the valve is now."""
+
+    def move(self, target: str) -> str:
+        """Move to port *target* and return once the valve is there (raise if it never gets there)."""
+
+    def close(self) -> None:
+        """Release the line."""
 
 
 class TwoPositionValve(Device):
     """``position_name`` reads and sets the named position (``position`` is a reserved ophyd attribute: here
     it returns the same name); ``actuator_position`` is the raw ``A``/``B``."""
 
-    position_name = Cpt(DriverSignal, getter="_read_position", setter="_write_position", kind="hinted")
-    actuator_position = Cpt(DriverSignal, getter="_read_actuator_position", kind="normal")
+    # -- what the signals read and write (bound below, so a renamed method cannot be missed) --
+    def _read_actuator_position(self) -> str:
+        return self._driver.position()
 
-    def __init__(self, driver: ViciActuator, *, positions: Mapping[str, str] | None = None,
+    def _read_position(self) -> str:
+        return self._to_name[self._driver.position()]
+
+    def _write_position(self, position: str) -> None:
+        self._driver.move(self.port_for(position))
+
+    position_name = Cpt(DriverSignal, getter=_read_position, setter=_write_position, kind="hinted")
+    actuator_position = Cpt(DriverSignal, getter=_read_actuator_position, kind="normal")
+
+    def __init__(self, driver: ValveDriver, *, positions: Mapping[str, str] | None = None,
                  safe_position: str | None = None, name: str, **kwargs):
         positions = dict(positions or {p: p for p in POSITIONS})
         if sorted(positions) != list(POSITIONS):
@@ -45,7 +73,7 @@ class TwoPositionValve(Device):
         super().__init__(name=name, **kwargs)
 
     @property
-    def driver(self) -> ViciActuator:
+    def driver(self) -> ValveDriver:
         """The actuator driver underneath."""
         return self._driver
 
@@ -71,14 +99,6 @@ class TwoPositionValve(Device):
         return self._read_position()
 
     # -- signals ----------------------------------------------------------------------------------
-    def _read_actuator_position(self) -> str:
-        return self._driver.position()
-
-    def _read_position(self) -> str:
-        return self._to_name[self._driver.position()]
-
-    def _write_position(self, position: str) -> None:
-        self._driver.move(self.port_for(position))
 
     # -- Movable ----------------------------------------------------------------------------------
     @override

@@ -16,11 +16,11 @@ from pydantic import AfterValidator, Field
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import InstrumentError, InstrumentTimeout, ProtocolError
-from labctl.devices.options import DriverDeclaration, SerialOptions, SettingError, Settings
+from labctl.devices.options import DriverDeclaration, SerialOptions, SettingError
 from labctl.devices.transport import Port
+from labctl.devices.valve.settings import POSITIONS, ValveSafeState
 
 SERIAL_SETTINGS = {"baudrate": 9600, "bytesize": 8, "parity": "N", "stopbits": 1}
-POSITIONS = ("A", "B")
 Baudrate = Literal[4800, 9600, 19200, 38400, 57600, 115200]
 
 
@@ -44,12 +44,6 @@ class ViciOptions(SerialOptions):
     def position_names(self) -> dict[str, str]:
         """Port -> name (the ports' own letters where the profile names none)."""
         return dict(self.positions) if self.positions else {p: p for p in POSITIONS}
-
-
-class ValveSafeState(Settings):
-    """The position the valve is left in."""
-
-    position: str | None = None
 
 
 def _cross_check(options: ViciOptions, _limits, safe: ValveSafeState) -> None:
