@@ -108,7 +108,7 @@ class CatalogLocation:
             await conn.close()
 
         try:
-            asyncio.run(asyncio.wait_for(probe(), timeout + 1))
+            _run(lambda: asyncio.wait_for(probe(), timeout + 1))
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise CatalogError(f"cannot reach the catalog {self}: {_reason(exc)}") from None
 
@@ -117,7 +117,7 @@ class CatalogLocation:
         shared database: PostgreSQL's advisory lock lets one of them create it."""
         self.files.mkdir(parents=True, exist_ok=True)
         if self.shared:
-            asyncio.run(_initialize_postgres(self.database))
+            _run(lambda: _initialize_postgres(self.database))
         else:
             db = Path(self.database.removeprefix("sqlite:///"))
             if not db.exists():
@@ -146,6 +146,19 @@ class CatalogLocation:
         if writable:
             return from_uri(self.database, writable_storage=storage)
         return from_uri(self.database, readable_storage=storage)
+
+
+def _run(make_coroutine):
+    """Run a coroutine to completion from synchronous code, also where an event loop already runs in this
+    thread (a notebook): then on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make_coroutine())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()
 
 
 def _reason(exc: BaseException) -> str:

@@ -148,3 +148,16 @@ def test_the_catalog_password_can_come_from_the_environment(tmp_path, monkeypatc
     profile.write_text('[lab]\nname = "bench"\ncatalog = "postgresql://labctl:${LAB_DB_PASSWORD}@db:5432/labctl"\n'
                        '\n[instruments.clock]\nkind = "clock"\ndriver = "lab.clock"\n', encoding="utf-8")
     assert load_profile(profile).lab["catalog"] == "postgresql://labctl:s3cret@db:5432/labctl"
+
+
+def test_the_catalog_is_checked_from_code_that_runs_an_event_loop(tmp_path, postgres, catalog_url):
+    import asyncio
+
+    from labctl.storage.location import CatalogLocation
+
+    async def in_a_notebook():  # Jupyter runs an event loop in the thread that opens the session
+        CatalogLocation.of(tmp_path, catalog_url).check_reachable()
+        with pytest.raises(CatalogError, match='database "elsewhere" does not exist'):
+            CatalogLocation.of(tmp_path, postgres.url("elsewhere")).check_reachable()
+
+    asyncio.run(in_a_notebook())
