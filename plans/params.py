@@ -206,3 +206,5 @@ OptionalSeconds = Annotated[QuantityLike | None, Unit("s", **_POSITIVE)]
 Volts = Annotated[QuantityLike, Unit("V")]
 CurrentDensity = Annotated[QuantityLike, Unit("mA/cm^2", **_POSITIVE)]
 Fraction = Annotated[QuantityLike, Unit("dimensionless", min=0, max=1)]
+#: lab times after a start, each later than the one before
+LaterTimes = Annotated[Sequence[QuantityLike], Unit("s", **_POSITIVE), Increasing("[600, 1200, 1800]")]
