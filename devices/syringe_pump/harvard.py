@@ -33,15 +33,6 @@ DIAMETER_RANGE_MM = (0.1, 50.8)
 Baudrate = Literal[9600, 19200, 38400, 57600, 115200]
 
 
-class HarvardOptions(SyringeOptions):
-    """Profile options of a Harvard Apparatus PHD ULTRA / Pump 11 Elite."""
-
-    baudrate: Baudrate = 115200
-
-
-DRIVER = pump_driver("harvard.phd_ultra", "Harvard Apparatus PHD ULTRA / Pump 11 Elite",
-                     HarvardOptions, 1.296e7, (MIN_SPEED_MM_H, MAX_SPEED_MM_H))
-
 _QUANTITY = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([munp]l)(?:/(h|hr|min|s))?", re.I)
 
 
@@ -232,3 +223,13 @@ class HarvardPump:
 
     def close(self) -> None:
         self.port.close()
+
+
+class HarvardOptions(SyringeOptions):
+    """Profile options of a Harvard Apparatus PHD ULTRA / Pump 11 Elite."""
+
+    baudrate: Baudrate = 115200
+
+
+DRIVER = pump_driver("harvard.phd_ultra", "Harvard Apparatus PHD ULTRA / Pump 11 Elite",
+                     HarvardOptions, 1.296e7, (MIN_SPEED_MM_H, MAX_SPEED_MM_H))

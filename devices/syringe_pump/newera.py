@@ -57,16 +57,6 @@ DIAMETER_RANGE_MM = (0.1, 50.0)
 Baudrate = Literal[300, 1200, 2400, 9600, 19200]
 
 
-class NewEraOptions(SyringeOptions):
-    """Profile options of a New Era NE-1000 family syringe pump."""
-
-    baudrate: Baudrate = 19200
-    safe_mode_timeout_s: int = Field(0, ge=0, le=255, description="comms watchdog; 0 = off")
-
-
-DRIVER = pump_driver("newera.ne1000", "New Era NE-1000 family syringe pump",
-                     NewEraOptions, 2.1e6, (MIN_SPEED_MM_H, MAX_SPEED_MM_H))
-
 _REPLY = re.compile(r"(\d\d)([IWSPTUXA])(.*)", re.S)
 _NUMBER = r"(\d+\.\d*|\.\d+|\d+)"
 
@@ -369,3 +359,14 @@ class NewEraPump:
     def close(self) -> None:
         self._stop_heartbeat()
         self.port.close()
+
+
+class NewEraOptions(SyringeOptions):
+    """Profile options of a New Era NE-1000 family syringe pump."""
+
+    baudrate: Baudrate = 19200
+    safe_mode_timeout_s: int = Field(0, ge=0, le=255, description="comms watchdog; 0 = off")
+
+
+DRIVER = pump_driver("newera.ne1000", "New Era NE-1000 family syringe pump",
+                     NewEraOptions, 2.1e6, (MIN_SPEED_MM_H, MAX_SPEED_MM_H))
