@@ -19,13 +19,19 @@ from labctl.devices.flow_controller.bronkhorst import (
 from labctl.sim.serial.bronkhorst import ProparInstrument
 
 
-def make(lab, serve, timeout=0.3, **options):
-    core = ProparInstrument("mfc", lab.world, node=128, fluid="Ar", **options)
-    return core, Propar(serve(core), node=128, name="mfc", timeout=timeout)
+@pytest.fixture
+def make(lab, serve, closing):
+    """Build a simulated MFC served on the front end and a driver connected to it (closed at teardown)."""
+
+    def build(timeout=0.3, **options):
+        core = ProparInstrument("mfc", lab.world, node=128, fluid="Ar", **options)
+        return core, closing(Propar(serve(core), node=128, name="mfc", timeout=timeout))
+
+    return build
 
 
-def test_setpoint_drives_the_world_flow(lab, serve):
-    core, drv = make(lab, serve)
+def test_setpoint_drives_the_world_flow(lab, serve, make):
+    core, drv = make()
     mfc = lab.world.mfc("mfc")
     assert drv.read(CAPACITY, FLUID_NAME) == [pytest.approx(5.0), "Ar"]
     drv.write(FSETPOINT, 2.5)
@@ -35,7 +41,6 @@ def test_setpoint_drives_the_world_flow(lab, serve):
     assert flow == pytest.approx(2.5, rel=0.02) and raw == pytest.approx(16000, rel=0.02)
     drv.write(SETPOINT, 32000)  # the integer setpoint: 32000 = 100 % of capacity
     assert mfc.setpoint_mL_min == pytest.approx(5.0)
-    drv.close()
 
 
 @pytest.mark.parametrize("param, value, status", [
@@ -46,13 +51,12 @@ def test_setpoint_drives_the_world_flow(lab, serve):
     (Parameter(1, 29, 0x20), 1, 4),        # no parameter 1/29
     (Parameter(1, 1, 0x41), 1.0, 5),       # setpoint is int16, not float
 ])
-def test_error_statuses_carry_the_instruments_status(lab, serve, param, value, status):
-    core, drv = make(lab, serve)
+def test_error_statuses_carry_the_instruments_status(lab, serve, param, value, status, make):
+    core, drv = make()
     with pytest.raises(ProparError) as err:
         drv.write(param, value)
     assert err.value.status == status and f"status {status}" in str(err.value)
     assert lab.world.mfc("mfc").setpoint_mL_min == 0.0  # nothing moved
-    drv.close()
 
 
 def test_error_message_for_a_node_not_on_the_bus(lab, serve, closing):
@@ -63,36 +67,32 @@ def test_error_message_for_a_node_not_on_the_bus(lab, serve, closing):
     assert err.value.error == 9 and "no answer from the node" in str(err.value)
 
 
-def test_unknown_command_status(lab, serve):
-    core, drv = make(lab, serve)
+def test_unknown_command_status(lab, serve, make):
+    core, drv = make()
     with pytest.raises(ProparError) as err:
         drv._check_status(drv.exchange(bytes([7, 1, 1])), bytes([7, 1, 1]))
     assert err.value.status == 2
-    drv.close()
 
 
-def test_silent_instrument_times_out(lab, serve):
-    core, drv = make(lab, serve, timeout=0.1)
+def test_silent_instrument_times_out(lab, serve, make):
+    core, drv = make(timeout=0.1)
     core.inject("silent")
     with pytest.raises(InstrumentTimeout):
         drv.read(FMEASURE)
-    drv.close()
 
 
-def test_garbage_is_a_protocol_error(lab, serve):
-    core, drv = make(lab, serve, timeout=0.1)
+def test_garbage_is_a_protocol_error(lab, serve, make):
+    core, drv = make(timeout=0.1)
     core.inject("garbage")
     with pytest.raises(ProtocolError):
         drv.read(FMEASURE)
-    drv.close()
 
 
-def test_dropped_connection(lab, serve):
-    core, drv = make(lab, serve, timeout=0.1)
+def test_dropped_connection(lab, serve, make):
+    core, drv = make(timeout=0.1)
     core.inject("disconnected")
     with pytest.raises(InstrumentTimeout if serve.kind == "pty" else ConnectionLost):
         drv.read(FMEASURE)
-    drv.close()
 
 
 def test_bytes_on_the_wire(expected):
@@ -111,8 +111,8 @@ def test_bytes_on_the_wire(expected):
         drv.read(MEASURE)
 
 
-def test_device_refuses_beyond_capacity_or_limits_before_sending(lab, serve):
-    core, drv = make(lab, serve)
+def test_device_refuses_beyond_capacity_or_limits_before_sending(lab, serve, make):
+    core, drv = make()
     dev = MassFlowController(drv, limits=(0.0, 4.0), name="mfc")
     written = []
     core_receive = core.receive
@@ -126,7 +126,6 @@ def test_device_refuses_beyond_capacity_or_limits_before_sending(lab, serve):
     assert written == [] and lab.world.mfc("mfc").setpoint_mL_min == 0.0
     wide = MassFlowController(drv, limits=(0.0, 50.0), name="mfc2")
     assert wide.limits == (0.0, 5.0)  # the capacity caps the profile's limit
-    drv.close()
 
 
 def test_vendor_client_over_a_pty(lab):
