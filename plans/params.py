@@ -187,7 +187,9 @@ class Instrument:
 
     @override
     def allowed(self) -> str:
-        return f"a {self.kind}" if self.kind else "a readable device"
+        if not self.kind:
+            return "a readable device"
+        return f"{'an' if self.kind[0] in 'aeiou' else 'a'} {self.kind}"
 
 
 #: parameter declarations that are devices of a kind

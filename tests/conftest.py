@@ -149,6 +149,18 @@ def RE(docs):
         engine.abort()
 
 
+@pytest.fixture
+def run(RE, docs):
+    """``run(plan)``: run a plan on the test's RunEngine; the documents it emitted."""
+
+    def go(plan):
+        docs.clear()
+        RE(plan)
+        return list(docs)
+
+    return go
+
+
 # -- a VMP3 bench: one simulated instrument, channels 1 (coin cell, EC:DMC) and 2 (DME) -----------------------
 
 LIMITS = {"current_A": [-0.4, 0.4], "voltage_V": [-10.0, 10.0]}

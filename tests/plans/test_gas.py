@@ -37,18 +37,6 @@ def gas_lab():
     lab.close()
 
 
-@pytest.fixture
-def run(RE, docs):
-    """Run a plan on the test's RunEngine; the documents it emitted."""
-
-    def go(plan):
-        docs.clear()
-        RE(plan)
-        return list(docs)
-
-    return go
-
-
 def events(docs):
     return [d for n, d in docs if n == "event"]
 

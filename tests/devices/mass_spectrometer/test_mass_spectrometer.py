@@ -28,18 +28,6 @@ def ms(ms_spec, ctx):
     device.backend.close()
 
 
-@pytest.fixture
-def run(RE, docs):
-    """Run a plan on the test's RunEngine; the documents it emitted."""
-
-    def go(plan):
-        docs.clear()
-        RE(plan)
-        return list(docs)
-
-    return go
-
-
 def test_factory_builds_a_device_named_after_the_profile_entry(ms, lab):
     assert ms.name == "ms"
     assert isinstance(ms.backend, GasAnalyserProtocol)

@@ -36,7 +36,7 @@ def _wire_silent(lab, between):
 
 
 @pytest.fixture
-def run(RE, docs):
+def run_catching(RE, docs):
     """Run a plan on the test's RunEngine; the documents it emitted and what it raised."""
 
     def go(plan):
@@ -62,10 +62,10 @@ def _monitored(ms, clock, seconds, then_read=True):
     return plan()
 
 
-def test_a_read_timeout_leaves_a_gap_and_fails_the_next_reading(ms, lab, run):
+def test_a_read_timeout_leaves_a_gap_and_fails_the_next_reading(ms, lab, run_catching):
     t0 = lab.clock.now()
     watch = _wire_silent(lab, (3.2, 3.8))  # the cycle at 4 s times out
-    docs, failure = run(_monitored(ms, LabClock(lab.clock), 10))
+    docs, failure = run_catching(_monitored(ms, LabClock(lab.clock), 10))
     watch.cancel()
     times = [round(d["data"]["ms_time"] - t0) for n, d in docs if n == "event"]
     assert times == [1, 2, 3, 5, 6, 7, 8, 9, 10]  # monitoring went on after the failed cycle
@@ -78,10 +78,10 @@ def test_a_read_timeout_leaves_a_gap_and_fails_the_next_reading(ms, lab, run):
     assert ms.read()["ms_fraction_Ar"]["value"] > 0.9
 
 
-def test_failures_in_a_row_stop_monitoring_with_the_error(ms, lab, run):
+def test_failures_in_a_row_stop_monitoring_with_the_error(ms, lab, run_catching):
     t0 = lab.clock.now()
     watch = _wire_silent(lab, (2.2, 6.8))  # cycles 3, 4 and 5 fail; the wire is back for 7 on
-    docs, failure = run(_monitored(ms, LabClock(lab.clock), 10))
+    docs, failure = run_catching(_monitored(ms, LabClock(lab.clock), 10))
     watch.cancel()
     times = [round(d["data"]["ms_time"] - t0) for n, d in docs if n == "event"]
     assert times == [1, 2]  # stopped after three failed cycles, not resumed silently
