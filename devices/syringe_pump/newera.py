@@ -16,7 +16,7 @@ import re
 from typing import Literal, get_args
 
 from pydantic import Field
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import Retrying, retry_if_exception_type, retry_if_result, stop_after_attempt
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import InstrumentError, LimitError, ProtocolError
@@ -330,15 +330,16 @@ class NewEraPump:
         it is stopped already. The alarm is kept for the next command, and STP goes out again because the
         one that met the alarm was not executed.
         """
-        with self.port.lock:
-            for _ in range(4):
-                try:
-                    status, _ = self._exchange("STP", safe_out=self._safe)
-                except PumpAlarm as alarm:
-                    self._keep(alarm, "STP")
-                    continue
-                if status != "P":
-                    return
+        def once() -> str | None:
+            try:
+                return self._exchange("STP", safe_out=self._safe)[0]
+            except PumpAlarm as alarm:
+                self._keep(alarm, "STP")
+                return None  # not executed: send it again
+
+        with self.port.lock:  # paused, or met by an alarm: STP again, four times at most
+            Retrying(retry=retry_if_result(lambda status: status in (None, "P")), stop=stop_after_attempt(4),
+                     retry_error_callback=lambda _state: None)(once)
 
     def status(self) -> str:
         return STATUS[self.command("")[0]]
