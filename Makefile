@@ -40,7 +40,7 @@ install-server:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	cd "$$($(BIN)/python .ci/package_tree.py build/package-tree)/.." && $(CURDIR)/$(BIN)/lint-imports --config $(CURDIR)/pyproject.toml
+	cd "$$($(BIN)/python .ci/package_tree.py build/package-tree)/.." && $(CURDIR)/$(BIN)/lint-imports $(CURDIR)/pyproject.toml
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

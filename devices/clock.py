@@ -81,16 +81,16 @@ class _NoHold:
     """The wall clock's hold: wall time passes whatever anybody holds."""
 
     def adopt(self) -> None:
-        pass
+        """Nothing to hand over: wall time does not wait for the holder."""
 
     def release(self) -> None:
-        pass
+        """Nothing was held."""
 
     def release_until(self, ready: Callable[[], bool]) -> None:
-        pass
+        """Nothing to let go of while waiting."""
 
     def reacquire(self) -> None:
-        pass
+        """Nothing to take back."""
 
 
 NO_HOLD = _NoHold()

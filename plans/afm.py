@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated
-
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 
@@ -12,17 +9,7 @@ from labctl.devices.potentiostat.techniques import Galvanostatic
 from labctl.devices.records import TopographyCapture
 from labctl.plans.checks import PlanValues
 from labctl.plans.decorator import MsgGenerator, plan
-from labctl.plans.params import (
-    Clock,
-    CurrentDensity,
-    Increasing,
-    Operator,
-    Potentiostat,
-    QuantityLike,
-    Seconds,
-    Unit,
-    Volts,
-)
+from labctl.plans.params import Clock, CurrentDensity, LaterTimes, Operator, Potentiostat, Seconds, Volts
 from labctl.plans.stubs.electrochem import (
     PLATE_E_MIN,
     check_plating_window,
@@ -64,8 +51,7 @@ def _md(v: PlanValues) -> dict:
 @plan(check=_check, metadata=_md)
 def afm_plating(pstat: Potentiostat, clock: Clock, operator: Operator,
                 current_density: CurrentDensity = "0.5 mA/cm^2",
-                capture_times: Annotated[Sequence[QuantityLike], Unit("s", min=0.0, min_inclusive=False),
-                                         Increasing("[600, 1200, 1800]")] = (600, 1200, 1800),
+                capture_times: LaterTimes = (600, 1200, 1800),
                 strip_cutoff: Volts = "1 V",
                 strip_time_limit: Seconds = "2 h",
                 record_dt: Seconds = "1 s",

@@ -26,15 +26,13 @@ from typing import Any
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
-from bluesky.utils import Msg
+from bluesky.utils import MsgGenerator  # what a plan returns: bluesky's generator of messages
 
 from labctl.plans.checks import PlanValues, check_call, declarations
 from labctl.plans.params import Instrument, ParameterError, Unit
 
 __all__ = ["MsgGenerator", "PlanCall", "plan", "plan_call"]
 
-#: what a plan returns: a generator of bluesky messages
-MsgGenerator = Generator[Msg, Any, Any]
 
 #: device kinds a plan stops on any exit: left alone, they go on acting on the sample
 STOPPED_ON_EXIT = ("potentiostat", "syringe_pump")

@@ -23,6 +23,7 @@ from labctl.plans.params import (
     Valve,
     Volts,
 )
+from labctl.plans.stubs import gas
 from labctl.plans.stubs.electrochem import (
     PLATE_E_MIN,
     check_plating_window,
@@ -30,19 +31,6 @@ from labctl.plans.stubs.electrochem import (
     cycle_techniques,
     electrode_area,
     validate_all,
-)
-from labctl.plans.stubs.gas import (
-    AVERAGE,
-    BaselineTimeout,
-    back_at,
-    check_setpoint,
-    check_watched,
-    filament_on,
-    gas_conditions,
-    level,
-    record,
-    sample,
-    settle,
 )
 from labctl.plans.stubs.operator import checkpoint
 from labctl.plans.stubs.valve import check_positions, move_valve
@@ -58,8 +46,8 @@ def _techniques(v: PlanValues, pstat) -> tuple:
 
 def _check(v: PlanValues) -> None:
     check_positions(v.instrument("valve"), "sealed", "sweep")
-    check_setpoint(v.instrument("mfc"), v.carrier_flow)
-    check_watched(v.instrument("ms"), "CO2")
+    gas.check_setpoint(v.instrument("mfc"), v.carrier_flow)
+    gas.check_watched(v.instrument("ms"), "CO2")
     pstat = v.instrument("pstat")
     electrode_area(pstat)
     check_plating_window(pstat, v.strip_cutoff, PLATE_E_MIN)
@@ -69,7 +57,7 @@ def _check(v: PlanValues) -> None:
 def _md(v: PlanValues) -> dict:
     return {"cell": v.cell, "electrode_area_cm2": electrode_area(v.instrument("pstat")), "valve_sealed": "sealed",
             "valve_sweep": "sweep", **({"electrolyte": v.electrolyte} if v.electrolyte else {}),
-            **gas_conditions(v.temperature, v.pressure, v.carrier_flow)}
+            **gas.gas_conditions(v.temperature, v.pressure, v.carrier_flow)}
 
 
 def _cleanup(v: PlanValues) -> MsgGenerator:
@@ -109,9 +97,9 @@ def dems(pstat: Potentiostat, valve: Valve, ms: MassSpectrometer, mfc: FlowContr
                               electrolyte=electrolyte, area_cm2=area, potentiostat=pstat.name)
         yield from checkpoint(operator, "connect_vessel", "Connect the cell's gas lines to the valve", name=cell)
     yield from bps.mv(mfc, carrier_flow)
-    yield from filament_on(ms)
+    yield from gas.filament_on(ms)
     yield from move_valve(valve, clock, "sealed")
-    yield from sample(ms, clock, [mfc, valve], stream="gas")
+    yield from gas.sample(ms, clock, [mfc, valve], stream="gas")
     declared: set = set()
     done = 0
     for target in cycle_targets:
@@ -119,14 +107,14 @@ def dems(pstat: Potentiostat, valve: Valve, ms: MassSpectrometer, mfc: FlowContr
         yield from cycle_block(pstat, clock, log, current_density, techniques, target - done, done + 1, area,
                                declared, poll)
         done = target
-        base = yield from level(ms, clock, duration=2 * AVERAGE * period, period=period, extra=[mfc, valve],
+        base = yield from gas.level(ms, clock, duration=2 * gas.AVERAGE * period, period=period, extra=[mfc, valve],
                                 stream="gas")
-        back = back_at(base, ["CO2"], lambda gas: f"{ms.name}_fraction_{gas}")
+        back = gas.back_at(base, ["CO2"], lambda name: f"{ms.name}_fraction_{name}")
         yield from move_valve(valve, clock, "sweep")
-        yield from record(ms, clock, duration=sweep_min, period=period, extra=[mfc, valve], stream="gas")
+        yield from gas.record(ms, clock, duration=sweep_min, period=period, extra=[mfc, valve], stream="gas")
         try:
-            yield from settle(ms, clock, thresholds=back, carrier=None, hold=sweep_hold, timeout=sweep_timeout,
-                              period=period, extra=[mfc, valve], stream="gas", average=AVERAGE)
-        except BaselineTimeout:
+            yield from gas.settle(ms, clock, thresholds=back, carrier=None, hold=sweep_hold, timeout=sweep_timeout,
+                              period=period, extra=[mfc, valve], stream="gas", average=gas.AVERAGE)
+        except gas.BaselineTimeout:
             pass  # a slow tail: the sweep ends at its timeout and the next block begins
         yield from move_valve(valve, clock, "sealed")

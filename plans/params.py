@@ -187,7 +187,9 @@ class Instrument:
 
     @override
     def allowed(self) -> str:
-        return f"a {self.kind}" if self.kind else "a readable device"
+        if not self.kind:
+            return "a readable device"
+        return f"{'an' if self.kind[0] in 'aeiou' else 'a'} {self.kind}"
 
 
 #: parameter declarations that are devices of a kind
@@ -206,3 +208,5 @@ OptionalSeconds = Annotated[QuantityLike | None, Unit("s", **_POSITIVE)]
 Volts = Annotated[QuantityLike, Unit("V")]
 CurrentDensity = Annotated[QuantityLike, Unit("mA/cm^2", **_POSITIVE)]
 Fraction = Annotated[QuantityLike, Unit("dimensionless", min=0, max=1)]
+#: lab times after a start, each later than the one before
+LaterTimes = Annotated[Sequence[QuantityLike], Unit("s", **_POSITIVE), Increasing("[600, 1200, 1800]")]

@@ -22,7 +22,7 @@ def _package_tree():
 def test_import_contracts_are_kept(tmp_path):
     _package_tree().build(tmp_path)
     lint = Path(sys.executable).with_name("lint-imports")
-    out = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml"), "--no-cache"], cwd=tmp_path,
+    out = subprocess.run([str(lint), str(ROOT / "pyproject.toml"), "--no-cache"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 broken" in out.stdout
@@ -40,7 +40,7 @@ def test_a_broken_contract_is_reported(tmp_path):
     (package / "plans").unlink()
     (package / "plans").symlink_to(plans, target_is_directory=True)
     lint = Path(sys.executable).with_name("lint-imports")
-    out = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml"), "--no-cache"], cwd=tmp_path / "tree",
+    out = subprocess.run([str(lint), str(ROOT / "pyproject.toml"), "--no-cache"], cwd=tmp_path / "tree",
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 1 and "labctl.plans.bad -> labctl.sim.lab" in out.stdout
 

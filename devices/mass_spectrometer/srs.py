@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field
+from tenacity import Retrying, retry_if_exception, stop_after_delay
 
 from labctl.devices.errors import InstrumentError, InstrumentTimeout, LimitError, ProtocolError
 from labctl.devices.options import DriverDeclaration, SerialOptions, Settings, limit_range
@@ -183,8 +184,8 @@ class SrsRga:
 
     def _patient(self, read, slow: bool):
         """A read that may wait up to ``slow_timeout`` in total; partial bytes at a timeout mean line noise."""
-        deadline = time.monotonic() + (self.slow_timeout if slow else 0.0)
-        while True:
+
+        def once():
             began = time.monotonic()
             try:
                 return read()
@@ -193,8 +194,11 @@ class SrsRga:
                 if exc.reply:
                     raise ProtocolError(self.name, "incomplete or garbled reply", exc.reply) from None
                 # A port that gave up at once (not after its timeout) knows nothing more is coming.
-                if time.monotonic() >= deadline or time.monotonic() - began < self.port.timeout / 2:
-                    raise
+                exc.gave_up_at_once = time.monotonic() - began < self.port.timeout / 2
+                raise
+
+        waiting = retry_if_exception(lambda e: isinstance(e, InstrumentTimeout) and not e.gave_up_at_once)
+        return Retrying(retry=waiting, stop=stop_after_delay(self.slow_timeout if slow else 0.0), reraise=True)(once)
 
     def query(self, command: str, *, slow: bool = False) -> str:
         """Send *command* and return its text reply (without ``LF CR``)."""

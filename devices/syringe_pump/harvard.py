@@ -15,9 +15,8 @@ from typing import Literal, get_args
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import LimitError, ProtocolError
-from labctl.devices.options import DriverDeclaration, Settings, limit_range
 from labctl.devices.syringe_pump.errors import ArgumentError, NotApplicable, OutOfRange, PumpStalled, UnknownCommand
-from labctl.devices.syringe_pump.settings import PumpSafeState, SyringeOptions, pump_describer, syringe_rates
+from labctl.devices.syringe_pump.settings import SyringeOptions, pump_driver, syringe_rates
 from labctl.devices.transport import Port
 
 PROMPTS = {":": "idle", ">": "infusing", "<": "withdrawing", "*": "stalled", "T*": "target reached"}
@@ -32,26 +31,7 @@ MIN_SPEED_MM_H = 0.0108
 MAX_SPEED_MM_H = 11190.0
 DIAMETER_RANGE_MM = (0.1, 50.8)
 Baudrate = Literal[9600, 19200, 38400, 57600, 115200]
-RATE_RANGE = limit_range("uL/h", 0.0, 1.296e7)
 
-
-class HarvardOptions(SyringeOptions):
-    """Profile options of a Harvard Apparatus PHD ULTRA / Pump 11 Elite."""
-
-    baudrate: Baudrate = 115200
-
-
-class HarvardLimits(Settings):
-    """Profile limits of the pump: the rates allowed."""
-
-    rate_uL_h: RATE_RANGE
-
-
-
-DRIVER = DriverDeclaration(
-    "harvard.phd_ultra", "syringe_pump", "serial", options=HarvardOptions, limits=HarvardLimits,
-    safe_state=PumpSafeState,
-    describer=pump_describer(MIN_SPEED_MM_H, MAX_SPEED_MM_H), description="Harvard Apparatus PHD ULTRA / Pump 11 Elite")
 
 _QUANTITY = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([munp]l)(?:/(h|hr|min|s))?", re.I)
 
@@ -243,3 +223,13 @@ class HarvardPump:
 
     def close(self) -> None:
         self.port.close()
+
+
+class HarvardOptions(SyringeOptions):
+    """Profile options of a Harvard Apparatus PHD ULTRA / Pump 11 Elite."""
+
+    baudrate: Baudrate = 115200
+
+
+DRIVER = pump_driver("harvard.phd_ultra", "Harvard Apparatus PHD ULTRA / Pump 11 Elite",
+                     HarvardOptions, 1.296e7, (MIN_SPEED_MM_H, MAX_SPEED_MM_H))

@@ -16,10 +16,10 @@ import re
 from typing import Literal, get_args
 
 from pydantic import Field
+from tenacity import Retrying, retry_if_exception_type, retry_if_result, stop_after_attempt
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import InstrumentError, LimitError, ProtocolError
-from labctl.devices.options import DriverDeclaration, Settings, limit_range
 from labctl.devices.syringe_pump.errors import (
     ALARMS,
     CommandIgnored,
@@ -30,7 +30,7 @@ from labctl.devices.syringe_pump.errors import (
     PumpReset,
     UnknownCommand,
 )
-from labctl.devices.syringe_pump.settings import PumpSafeState, SyringeOptions, pump_describer, syringe_rates
+from labctl.devices.syringe_pump.settings import SyringeOptions, pump_driver, syringe_rates
 from labctl.devices.transport import Port
 
 log = logging.getLogger(__name__)
@@ -55,27 +55,7 @@ MIN_SPEED_MM_H = 0.0407
 MAX_SPEED_MM_H = 2733.0
 DIAMETER_RANGE_MM = (0.1, 50.0)
 Baudrate = Literal[300, 1200, 2400, 9600, 19200]
-RATE_RANGE = limit_range("uL/h", 0.0, 2.1e6)
 
-
-class NewEraOptions(SyringeOptions):
-    """Profile options of a New Era NE-1000 family syringe pump."""
-
-    baudrate: Baudrate = 19200
-    safe_mode_timeout_s: int = Field(0, ge=0, le=255, description="comms watchdog; 0 = off")
-
-
-class NewEraLimits(Settings):
-    """Profile limits of the pump: the rates allowed."""
-
-    rate_uL_h: RATE_RANGE
-
-
-
-DRIVER = DriverDeclaration(
-    "newera.ne1000", "syringe_pump", "serial", options=NewEraOptions, limits=NewEraLimits,
-    safe_state=PumpSafeState,
-    describer=pump_describer(MIN_SPEED_MM_H, MAX_SPEED_MM_H), description="New Era NE-1000 family syringe pump")
 
 _REPLY = re.compile(r"(\d\d)([IWSPTUXA])(.*)", re.S)
 _NUMBER = r"(\d+\.\d*|\.\d+|\d+)"
@@ -246,15 +226,11 @@ class NewEraPump:
         if timeout_s and self.clock is None:
             raise LimitError(f"{self.name}: safe mode needs a clock to keep the watchdog fed")
         self._stop_heartbeat()
-        attempts = 2 if opening else 1
-        for attempt in range(attempts):
-            try:
-                # Framed like safe mode whatever the current mode: the pump accepts it either way.
+        # the power-on alarm is expected once, at the opening only: SAF is then sent again
+        for attempt in Retrying(retry=retry_if_exception_type(PumpReset), stop=stop_after_attempt(2 if opening else 1),
+                                reraise=True):
+            with attempt:  # framed like safe mode whatever the current mode: the pump accepts it either way
                 self._exchange(f"SAF{timeout_s}", safe_out=True)
-                break
-            except PumpReset:
-                if attempt == attempts - 1:
-                    raise  # the power-on alarm is expected once, at the opening only
         self._safe = timeout_s > 0
         if self._safe:
             self._heartbeat = self.clock.call_every(timeout_s / 2, self._beat)
@@ -354,15 +330,16 @@ class NewEraPump:
         it is stopped already. The alarm is kept for the next command, and STP goes out again because the
         one that met the alarm was not executed.
         """
-        with self.port.lock:
-            for _ in range(4):
-                try:
-                    status, _ = self._exchange("STP", safe_out=self._safe)
-                except PumpAlarm as alarm:
-                    self._keep(alarm, "STP")
-                    continue
-                if status != "P":
-                    return
+        def once() -> str | None:
+            try:
+                return self._exchange("STP", safe_out=self._safe)[0]
+            except PumpAlarm as alarm:
+                self._keep(alarm, "STP")
+                return None  # not executed: send it again
+
+        with self.port.lock:  # paused, or met by an alarm: STP again, four times at most
+            Retrying(retry=retry_if_result(lambda status: status in (None, "P")), stop=stop_after_attempt(4),
+                     retry_error_callback=lambda _state: None)(once)
 
     def status(self) -> str:
         return STATUS[self.command("")[0]]
@@ -383,3 +360,14 @@ class NewEraPump:
     def close(self) -> None:
         self._stop_heartbeat()
         self.port.close()
+
+
+class NewEraOptions(SyringeOptions):
+    """Profile options of a New Era NE-1000 family syringe pump."""
+
+    baudrate: Baudrate = 19200
+    safe_mode_timeout_s: int = Field(0, ge=0, le=255, description="comms watchdog; 0 = off")
+
+
+DRIVER = pump_driver("newera.ne1000", "New Era NE-1000 family syringe pump",
+                     NewEraOptions, 2.1e6, (MIN_SPEED_MM_H, MAX_SPEED_MM_H))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, create_model
 
-from labctl.devices.options import PositiveFloat, SerialOptions, Settings
+from labctl.devices.options import DriverDeclaration, PositiveFloat, SerialOptions, Settings, limit_range
 
 
 def syringe_rates(diameter_mm: float, min_speed_mm_h: float, max_speed_mm_h: float) -> tuple[float, float]:
@@ -36,6 +36,18 @@ class PumpSafeState(Settings):
     """A pump is safe stopped."""
 
     running: Annotated[bool, AfterValidator(_stopped)] = False
+
+
+def pump_driver(name: str, description: str, options: type[SyringeOptions], max_rate_uL_h: float,
+                speeds_mm_h: tuple[float, float]) -> DriverDeclaration:
+    """The declaration of a syringe pump driver: its options, the rates its profile limits may span (up to
+    *max_rate_uL_h*), the pump's safe state, and the rates its syringe allows between its plunger speeds."""
+    limits = create_model(f"{options.__name__.removesuffix('Options')}Limits", __base__=Settings,
+                          __doc__="Profile limits of the pump: the rates allowed.",
+                          rate_uL_h=(limit_range("uL/h", 0.0, max_rate_uL_h), None))
+    return DriverDeclaration(name, "syringe_pump", "serial", options=options, limits=limits,
+                             safe_state=PumpSafeState, describer=pump_describer(*speeds_mm_h),
+                             description=description)
 
 
 def pump_describer(min_speed_mm_h: float, max_speed_mm_h: float):

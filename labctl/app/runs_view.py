@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterable
 from typing import Any
+
+from rich.console import Console
+from rich.table import Table
 
 #: start-document keys shown first by ``labctl show`` (the run's who/what/why)
 SHOWN_METADATA = ("plan_name", "operator", "sample", "cell_id", "electrolyte", "notes", "profile", "purpose",
@@ -37,14 +41,20 @@ def _when(t) -> str:
 
 
 def run_lines(runs: Iterable[Any]) -> list[str]:
-    """``uid8  scan_id  start time  plan  status  sample/operator`` for each run."""
-    lines = []
+    """A table of runs, one a line: uid (first 8), scan id, start time, plan, status, sample/operator."""
+    table = Table("uid", "scan", "started", "plan", "status", "sample / operator", box=None, pad_edge=False,
+                  header_style="bold")
     for run in runs:
         start = start_doc(run)
         who = " ".join(f"{k}={start[k]}" for k in ("sample", "cell_id", "operator") if start.get(k))
-        lines.append(f"{start.get('uid', '?')[:8]}  #{start.get('scan_id', '?')!s:<4} {_when(start.get('time'))}  "
-                     f"{start.get('plan_name', '?'):<24} {_stop_status(run):<10} {who}".rstrip())
-    return lines or ["no runs"]
+        table.add_row(start.get("uid", "?")[:8], f"#{start.get('scan_id', '?')}", _when(start.get("time")),
+                      str(start.get("plan_name", "?")), _stop_status(run), who)
+    if not table.row_count:
+        return ["no runs"]
+    console = Console(file=io.StringIO(), width=10_000, color_system=None, soft_wrap=True)
+    with console.capture() as captured:
+        console.print(table)
+    return [line.rstrip() for line in captured.get().splitlines()]
 
 
 def describe_run(run: Any, *, values: int = 3) -> str:

@@ -150,8 +150,7 @@ def test_operator_actions():
         op.perform("inject_d2o")
 
 
-def test_simlab_serial_lookup_refuses_unknown_drivers():
-    lab = coin_lab("dme")
+def test_simlab_serial_lookup_refuses_unknown_drivers(closing):
+    lab = closing(coin_lab("dme"))
     with pytest.raises(ValueError, match="no protocol simulator"):
         lab.serial("x", "acme.widget", {})
-    lab.close()

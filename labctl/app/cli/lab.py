@@ -9,17 +9,8 @@ from typing import Annotated
 
 import typer
 
-from labctl.app.cli.common import (
-    DataDirOpt,
-    ProfileOpt,
-    app,
-    close_session,
-    fail,
-    load_lab_profile,
-    open_session,
-    profile_app,
-    sim_app,
-)
+from labctl.app.cli import common
+from labctl.app.cli.common import DataDirOpt, ProfileOpt, app, profile_app, sim_app
 
 
 @app.command()
@@ -29,14 +20,14 @@ def demo(profile: ProfileOpt = None, data_dir: DataDirOpt = None,
     """The paper's campaign on the simulated lab; prints the runs, where the data is and the report."""
     from labctl.app.demo import run_demo
 
-    prof = load_lab_profile(profile)
-    session = open_session(prof, data_dir, {"operator": "demo", "notes": "labctl demo"}, quiet)
+    prof = common.load_lab_profile(profile)
+    session = common.open_session(prof, data_dir, {"operator": "demo", "notes": "labctl demo"}, quiet)
     try:
         result = run_demo(session, out)
     except Exception as exc:
-        close_session(session)
-        raise fail(f"demo failed: {exc}", 1) from None
-    closed = close_session(session)
+        common.close_session(session)
+        raise common.fail(f"demo failed: {exc}", 1) from None
+    closed = common.close_session(session)
     for uid in result["uids"]:
         typer.echo(f"run {uid}")
     typer.echo(f"data in {getattr(session.storage, 'data_dir', data_dir)}")
@@ -53,13 +44,13 @@ def ipython(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     from labctl.app.ipython import start
 
     if importlib.util.find_spec("IPython") is None:  # before any instrument is connected
-        raise fail("IPython is not installed (pip install ipython)", 1)
+        raise common.fail("IPython is not installed (pip install ipython)", 1)
 
-    session = open_session(load_lab_profile(profile), data_dir, {}, False)
+    session = common.open_session(common.load_lab_profile(profile), data_dir, {}, False)
     try:
         start(session)
     finally:
-        close_session(session)
+        common.close_session(session)
 
 
 
@@ -68,7 +59,7 @@ def ipython(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
 @profile_app.command("check")
 def profile_check(file: Annotated[Path, typer.Argument(metavar="FILE")]) -> None:
     """Check a profile without connecting anything."""
-    prof = load_lab_profile(file)
+    prof = common.load_lab_profile(file)
     kinds: dict[str, int] = {}
     for spec in prof.instruments.values():
         kinds[spec.kind] = kinds.get(spec.kind, 0) + 1
@@ -89,8 +80,8 @@ def sim_serve(name: Annotated[str, typer.Argument(help="instrument name in the p
     from labctl.app.simserve import SimServeError, serve
 
     if pty and tcp is not None:
-        raise fail("choose one of --tcp PORT and --pty")
-    prof = load_lab_profile(profile)
+        raise common.fail("choose one of --tcp PORT and --pty")
+    prof = common.load_lab_profile(profile)
     stop = threading.Event()
     try:
         with serve(prof, name, tcp=tcp if not pty else None, pty=pty) as endpoint:
@@ -102,4 +93,4 @@ def sim_serve(name: Annotated[str, typer.Argument(help="instrument name in the p
             except KeyboardInterrupt:
                 typer.echo("stopped", err=True)
     except SimServeError as exc:
-        raise fail(str(exc)) from None
+        raise common.fail(str(exc)) from None

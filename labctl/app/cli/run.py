@@ -8,16 +8,8 @@ from typing import Annotated
 
 import typer
 
-from labctl.app.cli.common import (
-    DataDirOpt,
-    ProfileOpt,
-    app,
-    close_session,
-    fail,
-    load_lab_profile,
-    open_session,
-    plan_table,
-)
+from labctl.app.cli import common
+from labctl.app.cli.common import DataDirOpt, ProfileOpt, app
 
 
 @app.command()
@@ -32,11 +24,11 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
     from labctl.app.params_cli import fill_device_defaults, parse_assignments
     from labctl.plans import ParameterError, check_plan
 
-    plans = plan_table()
+    plans = common.plan_table()
     func = plans.get(plan)
     if func is None:
-        raise fail(f"unknown plan {plan!r}; known: {', '.join(sorted(plans))}")
-    prof = load_lab_profile(profile)
+        raise common.fail(f"unknown plan {plan!r}; known: {', '.join(sorted(plans))}")
+    prof = common.load_lab_profile(profile)
     instruments = prof.descriptions()
     kinds: dict[str, list[str]] = {}
     for name, description in instruments.items():
@@ -48,10 +40,10 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
                     for k, v in parse_assignments(md, what="--md").items()}
     except ParameterError as exc:
         text = str(exc)
-        raise fail(text if text.startswith(f"{func.__name__}:") else f"{plan}: {text}") from None
+        raise common.fail(text if text.startswith(f"{func.__name__}:") else f"{plan}: {text}") from None
 
     with _TerminationAsInterrupt() as terminated:
-        session = terminated.session = open_session(prof, data_dir, metadata, quiet)
+        session = terminated.session = common.open_session(prof, data_dir, metadata, quiet)
         code = _run_plan(session, plan, func, kwargs, data_dir, terminated)
     if code:
         raise typer.Exit(code)
@@ -95,7 +87,7 @@ def _run_plan(session, plan, func, kwargs, data_dir, terminated) -> int:
             code = 128 + terminated.signum
     finally:
         terminated.closing = True
-        if not close_session(session) and not code:
+        if not common.close_session(session) and not code:
             code = 1
     return code
 
@@ -162,7 +154,7 @@ def plans_cmd() -> None:
     """List the plans with their parameters, units and allowed ranges."""
     from labctl.plans import describe_parameters
 
-    for name, func in plan_table().items():
+    for name, func in common.plan_table().items():
         doc = (func.__doc__ or "").strip().splitlines()
         typer.echo(f"{name}: {doc[0] if doc else ''}".rstrip())
         for p in describe_parameters(func):

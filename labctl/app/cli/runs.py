@@ -8,14 +8,8 @@ from typing import Annotated
 
 import typer
 
-from labctl.app.cli.common import (
-    DataDirOpt,
-    ProfileOpt,
-    app,
-    catalog_app,
-    fail,
-    open_storage,
-)
+from labctl.app.cli import common
+from labctl.app.cli.common import DataDirOpt, ProfileOpt, app, catalog_app
 
 
 @app.command()
@@ -24,7 +18,7 @@ def runs(search: Annotated[str | None, typer.Option("--search", "-s", help="text
     """List stored runs, newest first."""
     from labctl.app.runs_view import run_lines
 
-    store = open_storage(profile, data_dir)
+    store = common.open_storage(profile, data_dir)
     try:
         for line in run_lines(store.runs(search)):
             typer.echo(line)
@@ -39,7 +33,7 @@ def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="run uid (a u
     from labctl.app.runs_view import describe_run
 
     _check_run_key(run_id)
-    store = open_storage(profile, data_dir)
+    store = common.open_storage(profile, data_dir)
     try:
         stored = _find_run(store, run_id)
         typer.echo(describe_run(stored))
@@ -55,11 +49,11 @@ def export(run_id: Annotated[str, typer.Argument(metavar="RUN")],
            profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """Export one run as CSV or HDF5."""
     if csv == hdf5:
-        raise fail("choose exactly one of --csv and --hdf5")
+        raise common.fail("choose exactly one of --csv and --hdf5")
     if out.exists() and not out.is_dir():
-        raise fail(f"--out {out} is a file; give a directory")
+        raise common.fail(f"--out {out} is a file; give a directory")
     _check_run_key(run_id)
-    store = open_storage(profile, data_dir)
+    store = common.open_storage(profile, data_dir)
     try:
         stored = _find_run(store, run_id)
         uid = _uid_of(stored) or run_id
@@ -67,7 +61,7 @@ def export(run_id: Annotated[str, typer.Argument(metavar="RUN")],
             out.mkdir(parents=True, exist_ok=True)
             written = store.export(uid, out, "csv" if csv else "hdf5")
         except OSError as exc:
-            raise fail(f"cannot write to {out}: {exc.strerror or exc}", 1) from None
+            raise common.fail(f"cannot write to {out}: {exc.strerror or exc}", 1) from None
         for path in written if isinstance(written, (list, tuple)) else [written]:
             typer.echo(f"wrote {path}")
     finally:
@@ -84,16 +78,16 @@ def report(run_ids: Annotated[list[str] | None, typer.Argument(metavar="RUN...",
     from labctl.report import build_report
 
     if not run_ids and search is None:
-        raise fail("name the runs to analyse, or --search TEXT to pick them")
+        raise common.fail("name the runs to analyse, or --search TEXT to pick them")
     for run_id in run_ids or []:
         _check_run_key(run_id)
-    store = open_storage(profile, data_dir)
+    store = common.open_storage(profile, data_dir)
     try:
         stored = [_find_run(store, r) for r in run_ids or []]
         if search is not None:
             stored += [store.run(s.uid) for s in reversed(store.runs(search))]
         if not stored:
-            raise fail(f"no stored run matches {search!r}", 1)
+            raise common.fail(f"no stored run matches {search!r}", 1)
         path = build_report(stored, out)
     finally:
         store.close()
@@ -103,7 +97,7 @@ def report(run_ids: Annotated[list[str] | None, typer.Argument(metavar="RUN...",
 def _check_run_key(run_id: str) -> None:
     """Runs are named by scan_id or uid prefix; anything else (empty, wildcards) is refused up front."""
     if not re.fullmatch(r"[0-9A-Fa-f][0-9A-Fa-f-]*", run_id):
-        raise fail(f"{run_id!r} is not a run: give its scan_id or (a unique prefix of) its uid")
+        raise common.fail(f"{run_id!r} is not a run: give its scan_id or (a unique prefix of) its uid")
 
 
 def _find_run(store, run_id: str):
@@ -116,7 +110,7 @@ def _find_run(store, run_id: str):
         uids = [s.uid for s in store.runs(None) if s.uid.startswith(run_id)]
         if len(uids) == 1:
             return store.run(uids[0])
-    raise fail(f"no run {run_id!r} in the catalog ({error.args[0] if error.args else error})", 1)
+    raise common.fail(f"no run {run_id!r} in the catalog ({error.args[0] if error.args else error})", 1)
 
 
 def _uid_of(stored) -> str | None:
@@ -128,7 +122,7 @@ def _uid_of(stored) -> str | None:
 @catalog_app.command("rebuild")
 def catalog_rebuild(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """Rebuild the catalog from the stored run files."""
-    store = open_storage(profile, data_dir)
+    store = common.open_storage(profile, data_dir)
     try:
         result = store.rebuild_catalog()
     finally:
