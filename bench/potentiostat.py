@@ -16,15 +16,15 @@ import time
 from pathlib import Path
 
 import bluesky.preprocessors as bpp
-from labctl.session import run_engine
 
 from labctl.devices.clock import LabClock
 from labctl.devices.potentiostat.biologic import BioLogicBackend
 from labctl.devices.potentiostat.device import Potentiostat
 from labctl.devices.potentiostat.techniques import OCV
 from labctl.plans.stubs.electrochem import run_technique
+from labctl.session import run_engine
 from labctl.sim.clock import SimClock
-from labctl.sim.sdk.eclib import FakeEClib
+from labctl.sim.sdk.biologic import FakeEClib
 from labctl.sim.world import World
 
 RECORD_DT = 1e-3
@@ -51,7 +51,7 @@ def check_rows(documents, seconds: float) -> dict:
             times.extend(doc["data"]["vmp3_1_time"])
             seq.extend(doc["seq_num"])
     expected = int(round(seconds / RECORD_DT)) + 1
-    steps_ok = all(abs((b - a) - RECORD_DT) < 2e-5 for a, b in zip(times, times[1:]))
+    steps_ok = all(abs((b - a) - RECORD_DT) < 2e-5 for a, b in zip(times, times[1:], strict=False))
     return {"rows": len(times), "expected": expected, "time_contiguous": steps_ok,
             "seq_contiguous": seq == list(range(1, len(seq) + 1))}
 

@@ -38,7 +38,7 @@ def _vici_core(lab):
 
 
 def _vici_driver(url, lab):
-    from labctl.devices.valves import ViciActuator
+    from labctl.devices.valve import ViciActuator
 
     return ViciActuator(url, clock=lab.clock, name="bench_valve").position
 
@@ -51,8 +51,8 @@ def _propar_core(lab):
 
 
 def _propar_driver(url, lab):
-    from labctl.devices.mfc import Propar
-    from labctl.devices.mfc.propar import FMEASURE
+    from labctl.devices.flow_controller import Propar
+    from labctl.devices.flow_controller.bronkhorst import FMEASURE
 
     driver = Propar(url, node=128, name="bench_mfc")
     return lambda: driver.read(FMEASURE)
@@ -66,7 +66,7 @@ def _newera_core(lab):
 
 
 def _newera_driver(url, lab):
-    from labctl.devices.pumps.newera import NewEraPump
+    from labctl.devices.syringe_pump.newera import NewEraPump
 
     return NewEraPump(url, clock=lab.clock, name="bench_pump").rate
 
@@ -79,20 +79,20 @@ def _harvard_core(lab):
 
 
 def _harvard_driver(url, lab):
-    from labctl.devices.pumps.harvard import HarvardPump
+    from labctl.devices.syringe_pump.harvard import HarvardPump
 
     return HarvardPump(url, clock=lab.clock, name="bench_d2o").rate
 
 
 # -- SRS RGA: ID? ----------------------------------------------------------------------------------
 def _rga_core(lab):
-    from labctl.sim.serial.srs_rga import RGA
+    from labctl.sim.serial.srs import RGA
 
     return RGA("bench_rga", lab.world)
 
 
 def _rga_driver(url, lab):
-    from labctl.devices.ms.srs_rga import SrsRga
+    from labctl.devices.mass_spectrometer.srs import SrsRga
 
     return SrsRga(url, name="bench_rga").identify
 

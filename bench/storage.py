@@ -118,7 +118,7 @@ def direct(rows: int, page: int) -> dict:
 
     tmp = tempfile.TemporaryDirectory()
     store = Storage(Path(tmp.name))
-    store.catalog
+    _ = store.catalog
     run_ = compose_run(metadata={"plan_name": "bench"})
     store("start", run_.start_doc)
     source = PageSource(page, pages_per_collect=rows // page)
@@ -146,7 +146,7 @@ def run(rows: int, page: int, with_storage: bool, trace: bool, checkpoints=(), u
     tmp = tempfile.TemporaryDirectory()
     store = Storage(Path(tmp.name)) if with_storage else None
     if store is not None:
-        store.catalog  # opened before timing
+        _ = store.catalog  # opened before timing
         store.subscribe(RE)
     if trace:
         tracemalloc.start()
@@ -189,7 +189,8 @@ def main(argv=None) -> int:
     full = run(n, args.page, with_storage=True, trace=False, checkpoints=(small, n))
     print(f"RunEngine + storage:                   {full['rows_per_s']:>10,.0f} rows/s ({full['rows']:,} rows, "
           f"JSON-lines {full['file_mb']:.0f} MiB)")
-    print(f"catalog catch-up after run:            {full['catalog_catch_up_s']:>10.1f} s; catalog rows {full['catalog_rows']:,}; "
+    print(f"catalog catch-up after run:            {full['catalog_catch_up_s']:>10.1f} s; "
+          f"catalog rows {full['catalog_rows']:,}; "
           f"peak backlog {full['stats']['peak_backlog_rows']:,} rows; read-backs from file "
           f"{full['stats']['catch_ups']}")
     for k, (_, _, rss) in sorted(full["marks"].items()):

@@ -10,16 +10,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
+from typing_extensions import override
 
-from .signals import DriverSignal
-from .status import run_in_thread
+from labctl.devices.options import DriverDeclaration, InstrumentDescription
+from labctl.devices.signals import DriverSignal
+from labctl.devices.status import run_in_thread
 
 log = logging.getLogger(__name__)
+
+DRIVER = DriverDeclaration("lab.clock", "clock", "none",
+                           description="lab time: wall clock on hardware, simulated clock in the simulated lab")
 
 
 class Timer(Protocol):
@@ -28,7 +34,8 @@ class Timer(Protocol):
 
     failures: int
 
-    def cancel(self) -> None: ...
+    def cancel(self) -> None:
+        """Stop the calls (idempotent)."""
 
 
 class Hold(Protocol):
@@ -78,16 +85,16 @@ class _NoHold:
     """The wall clock's hold: wall time passes whatever anybody holds."""
 
     def adopt(self) -> None:
-        pass
+        """Nothing to hand over: wall time does not wait for the holder."""
 
     def release(self) -> None:
-        pass
+        """Nothing was held."""
 
     def release_until(self, ready: Callable[[], bool]) -> None:
-        pass
+        """Nothing to let go of while waiting."""
 
     def reacquire(self) -> None:
-        pass
+        """Nothing to take back."""
 
 
 NO_HOLD = _NoHold()
@@ -96,19 +103,24 @@ NO_HOLD = _NoHold()
 class WallClock:
     """Real time: the clock of every hardware profile."""
 
+    @override
     def now(self) -> float:
         return time.time()
 
+    @override
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
 
+    @override
     def call_every(self, period: float, callback: Callable[[float], None]) -> Timer:
         return _ThreadTimer(self, period, callback)
 
+    @override
     def hold(self, name: str) -> Hold:
         return NO_HOLD
 
+    @override
     def settle(self) -> None:
         pass
 
@@ -145,8 +157,15 @@ class LabClock(Device):
     time: ``yield from bps.mv(clock, 600)`` (see :func:`labctl.plans.stubs.time.wait`).
     """
 
-    time = Cpt(DriverSignal, getter="_now", units="s", kind="hinted")
-    elapsed = Cpt(DriverSignal, getter="_elapsed", units="s", kind="normal")
+    # -- what the signals read and write (bound below, so a renamed method cannot be missed) --
+    def _now(self) -> float:
+        return self.clock.now()
+
+    def _elapsed(self) -> float:
+        return self.clock.now() - self._t0
+
+    time = Cpt(DriverSignal, getter=_now, units="s", kind="hinted")
+    elapsed = Cpt(DriverSignal, getter=_elapsed, units="s", kind="normal")
 
     def __init__(self, clock: Clock | None = None, *, name: str = "clock", **kwargs):
         self.clock: Clock = clock or WallClock()
@@ -154,12 +173,11 @@ class LabClock(Device):
         self._waits: list[threading.Event] = []
         super().__init__(name=name, **kwargs)
 
-    def _now(self) -> float:
-        return self.clock.now()
+    def instrument_description(self) -> InstrumentDescription:
+        """The lab clock: nothing to check a plan against but its kind."""
+        return InstrumentDescription(self.name, "clock")
 
-    def _elapsed(self) -> float:
-        return self.clock.now() - self._t0
-
+    @override
     def set(self, seconds: float) -> Status:
         seconds = float(seconds)
         if not seconds >= 0:
@@ -181,6 +199,7 @@ class LabClock(Device):
 
         return run_in_thread(wait, obj=self, clock=self.clock, name=f"{self.name}-wait")
 
+    @override
     def stop(self, *, success: bool = False) -> None:
         for event in list(self._waits):
             event.set()

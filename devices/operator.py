@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
+from typing_extensions import override
 
-from .clock import Clock, WallClock
-from .signals import Signal
+from labctl.devices.clock import Clock, WallClock
+from labctl.devices.options import InstrumentDescription
+from labctl.devices.signals import Signal
 
 
 @dataclass(frozen=True)
 class Checkpoint:
+    """An operator step: what to do (machine-readable), how to ask for it, and its details."""
+
     action: str                     # machine-readable: "transfer_to_titration", "inject_d2o", ...
     prompt: str                     # what the person is asked to do
     params: dict = field(default_factory=dict)
@@ -65,6 +69,7 @@ class ConsoleConfirmer:
         self._queue: list[_Question] = []   # the first one is shown
         self._reading = False
 
+    @override
     def __call__(self, checkpoint: Checkpoint) -> str:
         question = _Question(checkpoint)
         with self._lock:
@@ -182,6 +187,10 @@ class Operator(Device):
         self._paused = False
         super().__init__(name=name, **kwargs)
 
+    def instrument_description(self) -> InstrumentDescription:
+        """The operator: nothing to check a plan against but its kind."""
+        return InstrumentDescription(self.name, "operator")
+
     def set(self, checkpoint: Checkpoint) -> Status:
         """Ask for *checkpoint*; the status finishes when somebody confirms it.
 
@@ -273,6 +282,7 @@ class Operator(Device):
             if self._pending is not None:
                 self._pending.orphaned = False
 
+    @override
     def resume(self) -> None:
         with self._lock:
             self._paused = False

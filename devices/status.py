@@ -8,12 +8,13 @@ experiments share the clock. On the wall clock the hold costs nothing.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ophyd.status import Status
 
 if TYPE_CHECKING:
-    from .clock import Clock
+    from labctl.devices.clock import Clock
 
 
 def finished(obj) -> Status:

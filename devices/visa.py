@@ -13,6 +13,7 @@ VISA_RESOURCE = re.compile(r"^(ASRL|TCPIP|GPIB|USB|VXI|PXI)[^:]*::.*$", re.IGNOR
 
 
 def is_visa_resource(address: str) -> bool:
+    """Whether *address* is a VISA resource name rather than a pyserial URL or device path."""
     return bool(VISA_RESOURCE.match(address or ""))
 
 
@@ -46,6 +47,7 @@ class VisaPipe:
 
     @property
     def in_waiting(self) -> int:
+        """Bytes waiting to be read (0 when the resource cannot tell)."""
         try:
             return int(self._res.bytes_in_buffer)
         except (AttributeError, NotImplementedError, *self._errors):
@@ -61,6 +63,7 @@ class VisaPipe:
             raise OSError(str(exc)) from exc
 
     def write(self, data: bytes) -> int:
+        """Send *data* as it is; OSError on failure."""
         try:
             self._res.write_raw(bytes(data))
         except self._errors as exc:
@@ -68,7 +71,9 @@ class VisaPipe:
         return len(data)
 
     def flush(self) -> None:
+        """Nothing to flush: VISA writes are unbuffered here."""
         pass
 
     def close(self) -> None:
+        """Close the resource."""
         self._res.close()

@@ -17,9 +17,8 @@ from typing import Any
 
 from bluesky import RunEngine
 
+from labctl import page_validation
 from labctl.devices.clock import Clock, Hold, WallClock
-
-from . import page_validation
 
 #: commands during which the engine waits: for statuses, or for a person or the wall clock
 _WAITS = ("wait", "input", "wait_for")
@@ -45,6 +44,7 @@ class LabRunEngine(RunEngine):
 
     # -- lab time in the documents ------------------------------------------------------------------
     def emit_sync(self, name, doc):
+        """Stamp start and stop documents with the lab clock, then dispatch as bluesky does."""
         if getattr(name, "value", name) in ("start", "stop"):
             doc["lab_time"] = self.lab_clock.now()
         super().emit_sync(name, doc)
@@ -79,6 +79,7 @@ class LabRunEngine(RunEngine):
 
     @property
     def state_hook(self):
+        """The engine's own hook (which keeps its hold right) followed by the user's."""
         return self._on_state
 
     @state_hook.setter
@@ -126,11 +127,11 @@ def _lazy_plan_stacks() -> None:
     if getattr(utils.Plan, "_lazy_stack", False):
         return
 
-    def __init__(self, f, *args, **kwargs) -> None:
+    def init(self, f, *args, **kwargs) -> None:
         self._iter = f(*args, **kwargs)
         self._stack = _CreatedAt(sys._getframe(2), f.__name__)   # skip this and the decorator's wrapper
 
-    utils.Plan.__init__ = __init__
+    utils.Plan.__init__ = init
     utils.Plan._lazy_stack = True
 
 

@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 from collections import Counter
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from bluesky.utils import RunEngineInterrupted
 
@@ -35,7 +35,7 @@ class Experiment:
     did; ``progress`` the events recorded so far per stream.
     """
 
-    def __init__(self, name: str, plan, instruments: Iterable[str], *, after: Iterable["Experiment"] = (),
+    def __init__(self, name: str, plan, instruments: Iterable[str], *, after: Iterable[Experiment] = (),
                  md: dict | None = None, plan_name: str = ""):
         self.name = name
         self.plan = plan
@@ -57,7 +57,7 @@ class Experiment:
         self._listeners: list[Callable[[str, dict], None]] = []
 
     # -- running (called by the scheduler) ----------------------------------------------------------
-    def _start(self, RE, clock, hold, on_end: Callable[["Experiment"], None]) -> None:
+    def _start(self, RE, clock, hold, on_end: Callable[[Experiment], None]) -> None:
         """Run the plan in *RE* in a thread of its own, *hold* (taken by the caller at this lab time) handed
         to it; *on_end* is called from that thread once the plan has ended, still at its lab time."""
         self.RE = RE
@@ -115,6 +115,7 @@ class Experiment:
     # -- control (from any thread) ------------------------------------------------------------------
     @property
     def finished(self) -> bool:
+        """Whether the experiment has ended, one way or another."""
         return self.state in FINAL
 
     def pause(self) -> None:
@@ -123,6 +124,7 @@ class Experiment:
             self.RE.request_pause(defer=True)
 
     def resume(self) -> None:
+        """Go on from the checkpoint a paused experiment stopped at."""
         if self.state != "paused":
             raise ExperimentError(f"{self.name} is {self.state}, not paused")
         self._commands.put("resume")
@@ -166,6 +168,7 @@ class Experiment:
         return lambda: self._listeners.remove(callback) if callback in self._listeners else None
 
     def summary(self) -> dict:
+        """What a table or a log line shows of the experiment."""
         return {"name": self.name, "state": self.state, "plan": self.plan_name,
                 "instruments": list(self.instruments), "events": sum(self.progress.values()),
                 "streams": dict(self.progress), "started_at": self.started_at, "ended_at": self.ended_at,

@@ -12,12 +12,13 @@ import inspect
 import itertools
 import logging
 import threading
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ophyd import Device
 
-from .experiment import Experiment
-from .scheduler import InstrumentBusy, Scheduler
+from labctl.experiment import Experiment
+from labctl.scheduler import InstrumentBusy, Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class ScanIds:
         self._last, self._next, self._lock = last, None, threading.Lock()
 
     def __call__(self, md: dict) -> int:
+        """The next scan id (bluesky's ``scan_id_source``)."""
         with self._lock:
             if self._next is None:
                 try:
@@ -94,37 +96,35 @@ class ParallelLab:
 
     # -- watching and steering --------------------------------------------------------------------------
     @property
-    def experiments(self):
-        """Every experiment of this session (ended, running, waiting); prints as a table."""
-        from .experiments_view import ExperimentList
-
-        return ExperimentList(self.scheduler.experiments, self._lab_clock)
-
-    def watch(self, experiment: Experiment | str) -> None:
-        """Show one experiment's progress and live table until it ends (Ctrl-C stops watching only)."""
-        from .experiments_view import watch
-
-        watch(self.experiment(experiment) if isinstance(experiment, str) else experiment, clock=self._lab_clock)
+    def experiments(self) -> list[Experiment]:
+        """Every experiment of this session: ended, running, waiting."""
+        return self.scheduler.experiments
 
     def experiment(self, name: str) -> Experiment:
+        """The newest experiment called *name*."""
         for e in reversed(self.experiments):
             if e.name == name:
                 return e
         raise KeyError(f"no experiment named {name!r}; known: {', '.join(e.name for e in self.experiments)}")
 
     def pause_all(self) -> None:
+        """Pause every running experiment at its next checkpoint; nothing new starts."""
         self.scheduler.pause_all()
 
     def resume_all(self) -> None:
+        """Resume every paused experiment; waiting ones may start again."""
         self.scheduler.resume_all()
 
     def stop_all(self, reason: str = "stopped by the operator") -> None:
+        """End every experiment (cleanup runs; runs count as a success)."""
         self.scheduler.stop_all(reason)
 
     def abort_all(self, reason: str = "aborted by the operator") -> None:
+        """End every experiment (cleanup runs; runs are marked aborted)."""
         self.scheduler.stop_all(reason, abort=True)
 
     def wait_all(self, timeout: float | None = None) -> list[Experiment]:
+        """Wait until no experiment waits or runs; every experiment, in the order they ended."""
         return self.scheduler.wait_all(timeout)
 
     # -- internals --------------------------------------------------------------------------------------
@@ -148,13 +148,16 @@ class ParallelLab:
             raise RuntimeError("; ".join(problems))
 
     def _instruments_of(self, plan) -> list[str]:
-        """The lab's instruments among the devices a plan call was given (its generator's arguments)."""
-        frame = getattr(plan, "gi_frame", None)
-        found: list[str] = []
-        for value in (frame.f_locals.values() if frame is not None else ()):
-            for item in (value if isinstance(value, (list, tuple)) else [value]):
-                if isinstance(item, Device) and self.devices.get(item.name) is item:
-                    found.append(item.name)
+        """The lab's instruments among the devices a plan call was given."""
+        from labctl.plans import plan_call
+
+        try:
+            given = plan_call(plan).devices
+        except KeyError:   # a plan from elsewhere (bluesky's own): the devices among its arguments
+            frame = getattr(plan, "gi_frame", None)
+            given = [item for value in (frame.f_locals.values() if frame is not None else ())
+                     for item in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(item, Device)]
+        found = [d.name for d in given if self.devices.get(d.name) is d]
         return [n for n in dict.fromkeys(found) if n not in self._shared_names()]
 
     def _shared_names(self) -> set[str]:

@@ -12,9 +12,12 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from .drivers import DRIVERS, KINDS, Opt, check_transport
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
+
+from labctl.devices.options import InstrumentDescription, PositiveFloat, SettingError, Settings, describe_value
+from labctl.drivers import DRIVERS, KINDS, check_transport
 
 __all__ = ["InstrumentSpec", "Profile", "ProfileError", "load_profile", "parse_profile"]
 
@@ -29,6 +32,8 @@ class ProfileError(ValueError):
 
 @dataclass(frozen=True)
 class InstrumentSpec:
+    """One instrument of a profile as written there (options, limits and safe state as tables)."""
+
     name: str
     kind: str
     driver: str
@@ -42,6 +47,8 @@ class InstrumentSpec:
 
 @dataclass
 class Profile:
+    """A checked lab profile: the lab, the simulated lab's table if any, the instruments."""
+
     path: str
     lab: dict
     sim: dict | None
@@ -49,16 +56,31 @@ class Profile:
 
     @property
     def name(self) -> str:
+        """The lab's name (``lab.name``, else the profile file's stem)."""
         return self.lab.get("name") or Path(self.path).stem
 
     @property
     def simulated(self) -> bool:
+        """Whether the profile starts the simulated lab."""
         return self.sim is not None
 
     def of_kind(self, kind: str) -> list[InstrumentSpec]:
+        """The instruments of *kind*, in profile order."""
         return [spec for spec in self.instruments.values() if spec.kind == kind]
 
-    def restricted(self, names) -> "Profile":
+    def descriptions(self) -> dict[str, InstrumentDescription]:
+        """Every instrument a session of this profile has (the implicit clock and the operator included), as
+        its driver describes it from the profile alone: what plan calls are checked against before anything
+        connects."""
+        out = {s.name: DRIVERS[s.driver].declaration.describe(s.name, s.options, s.limits)
+               for s in self.instruments.values()}
+        if not self.of_kind("clock"):
+            name = implicit_clock_name(self)
+            out[name] = InstrumentDescription(name, "clock", "lab.clock")
+        out.setdefault("operator", InstrumentDescription("operator", "operator"))
+        return out
+
+    def restricted(self, names) -> Profile:
         """The same lab with only the instruments in *names* (in profile order)."""
         names = set(names)
         unknown = names - set(self.instruments)
@@ -66,6 +88,11 @@ class Profile:
             raise ProfileError(self.path, None, f"no instrument named {', '.join(sorted(unknown))}")
         return Profile(self.path, dict(self.lab), None if self.sim is None else dict(self.sim),
                        {n: s for n, s in self.instruments.items() if n in names})
+
+
+def implicit_clock_name(profile: Profile) -> str:
+    """What a session calls the clock it adds to a profile that declares none."""
+    return "clock" if "clock" not in profile.instruments else "lab_clock"
 
 
 def default_profile_path():
@@ -112,7 +139,19 @@ def parse_profile(text: str, source: str = "<profile>", *, base_dir: str | Path 
         if not where.is_absolute() and base_dir is not None:
             where = Path(base_dir) / where
         profile.lab["data_dir"] = str(where)
+    if "catalog" in profile.lab:  # a shared PostgreSQL catalog; $VARS keep its password out of the file
+        profile.lab["catalog"] = _catalog_url(profile.lab["catalog"], source)
     return profile
+
+
+def _catalog_url(value: str, source: str) -> str:
+    from labctl.storage.location import check_url
+
+    url = os.path.expandvars(value)
+    reason = check_url(url)
+    if reason:
+        raise ProfileError(source, "lab.catalog", reason)
+    return url
 
 
 _WINDOWS_PATH_HINT = ("; in double quotes a backslash starts an escape: write Windows paths in single quotes "
@@ -123,14 +162,93 @@ _WINDOWS_PATH_HINT = ("; in double quotes a backslash starts an escape: write Wi
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = {"RE", "devices", "storage", "simlab", "profile", "run", "close", "md", "bps", "bp", "operator"}
-_LAB = {"name": Opt(str, required=True), "data_dir": Opt(str), "description": Opt(str)}
-_SIM = {"seed": Opt(int), "acceleration": Opt(float, min=0), "noise": Opt(float, min=0),
-        "cells": Opt(dict), "gas": Opt(dict), "start": Opt(float)}
-_CELL = {"kind": Opt(str, required=True, choices=("coin", "dems", "liquid", "afm")),
-         "electrolyte": Opt(str, required=True, choices=("ecdmc", "ecdmc_vc", "ecdmc_fec", "dme")),
-         "area_cm2": Opt(float, required=True, min=0, min_exclusive=True),
-         "channel": Opt(str)}
-_INSTRUMENT_KEYS = ("kind", "driver", "transport", "options", "limits", "safe_state")
+
+
+class _Lab(Settings):
+    name: str
+    data_dir: str | None = None
+    description: str | None = None
+    catalog: str | None = None  # a shared PostgreSQL catalog, checked once $VARS are expanded
+
+
+def _channel_form(channel: str) -> str:
+    if not re.fullmatch(r"[\w.-]+:\d+", channel):
+        raise ValueError(f"{channel!r} is not of the form \"unit:channel\"")
+    return channel
+
+
+class _Cell(Settings):
+    kind: Literal["coin", "dems", "liquid", "afm"]
+    electrolyte: Literal["ecdmc", "ecdmc_vc", "ecdmc_fec", "dme"]
+    area_cm2: PositiveFloat
+    channel: Annotated[str, AfterValidator(_channel_form)] | None = None
+
+
+class _Gas(Settings):
+    vessel: str | None = None
+
+
+class _Sim(Settings):
+    seed: int | None = None
+    acceleration: float | None = Field(None, ge=0)
+    noise: float | None = Field(None, ge=0)
+    cells: dict[str, _Cell] = {}
+    gas: _Gas = _Gas()
+    start: float | None = None
+
+    @model_validator(mode="after")
+    def _vessel(self) -> _Sim:
+        vessel = self.gas.vessel
+        if vessel is not None and vessel != "titration" and getattr(self.cells.get(vessel), "kind", None) != "dems":
+            raise SettingError("gas.vessel", f"{vessel!r} is neither a dems cell in sim.cells nor \"titration\"")
+        return self
+
+
+class _Instrument(Settings):
+    kind: str
+    driver: str
+    transport: Any = None
+    options: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    safe_state: dict[str, Any] = {}
+
+
+_WHAT = {"options": "option", "limits": "limit", "safe_state": "key"}
+_TYPES = {"int_type": "an integer", "float_type": "a number", "string_type": "a string", "bool_type": "true/false",
+          "dict_type": "a table", "list_type": "a list", "tuple_type": "a list"}
+
+
+def _first_error(exc: ValidationError, model: type[BaseModel], table: str = "") -> tuple[str, str]:
+    """(dotted key, reason) of the first thing pydantic refused, worded as the profile's messages are."""
+    errors = exc.errors()
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])  # a typo explains a missing key
+    loc = [str(p) for p in err["loc"] if p != "[key]"]
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    if kind == "missing":
+        reason = "required but missing"
+    elif kind == "extra_forbidden":
+        what = _WHAT.get(table, "key")
+        known = ", ".join(model.model_fields) or "none"
+        reason = f"unknown {what}; known: {known}" if what != "limit" else f"unknown limit; known: {known}"
+    elif kind in _TYPES:
+        reason = f"expected {_TYPES[kind]}, got {describe_value(value)}"
+    elif kind == "literal_error":
+        reason = f"{value!r} is not one of {ctx.get('expected')}"
+    elif kind in ("greater_than", "greater_than_equal"):
+        left, bound = ("(", ctx["gt"]) if kind == "greater_than" else ("[", ctx["ge"])
+        reason = f"{value!r} is below the allowed {left}{bound:g}, ...]"
+    elif kind in ("less_than", "less_than_equal"):
+        reason = f"{value!r} is above the allowed maximum {ctx.get('le', ctx.get('lt')):g}"
+    elif kind == "finite_number":
+        reason = "not a number"
+    elif kind == "value_error" and isinstance(ctx.get("error"), SettingError):
+        error = ctx["error"]
+        return ".".join([*loc, error.key]), error.reason
+    elif kind == "value_error":
+        reason = str(ctx.get("error", err["msg"]))
+    else:
+        reason = err["msg"]
+    return ".".join(loc), reason
 
 
 class _Checker:
@@ -145,19 +263,14 @@ class _Checker:
             self.fail(key, f"expected a table, got {type(data).__name__} {data!r}")
         return data
 
-    def fields(self, data: dict, schema: dict[str, Opt], key: str, *, what: str = "key") -> None:
-        for name in data:
-            if name not in schema:
-                known = ", ".join(schema) or "none"
-                self.fail(f"{key}.{name}", f"unknown {what}; known: {known}")
-        for name, opt in schema.items():
-            if name not in data:
-                if opt.required:
-                    self.fail(f"{key}.{name}", "required but missing")
-                continue
-            reason = opt.check(data[name])
-            if reason:
-                self.fail(f"{key}.{name}", reason)
+    def model(self, model: type[BaseModel], data: dict, key: str, table: str = "") -> BaseModel:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            where, reason = _first_error(exc, model, table)
+            self.fail(f"{key}.{where}" if where else key, reason)
+        except SettingError as exc:
+            self.fail(f"{key}.{exc.key}", exc.reason)
 
     def profile(self, data: dict) -> Profile:
         for name in data:
@@ -166,32 +279,17 @@ class _Checker:
         if "lab" not in data:
             self.fail("lab", "required but missing")
         lab = self.table(data["lab"], "lab")
-        self.fields(lab, _LAB, "lab")
+        self.model(_Lab, lab, "lab")
         sim = None
         if "sim" in data:
-            sim = self.sim(self.table(data["sim"], "sim"))
+            sim = self.table(data["sim"], "sim")
+            self.model(_Sim, sim, "sim")
         if "instruments" not in data:
             self.fail("instruments", "required but missing")
         raw = self.table(data["instruments"], "instruments")
         instruments = {name: self.instrument(name, spec) for name, spec in raw.items()}
         self.whole(instruments, sim)
         return Profile(self.source, lab, sim, instruments)
-
-    def sim(self, sim: dict) -> dict:
-        self.fields(sim, _SIM, "sim")
-        cells = self.table(sim.get("cells", {}), "sim.cells")
-        for name, cell in cells.items():
-            self.fields(self.table(cell, f"sim.cells.{name}"), _CELL, f"sim.cells.{name}")
-            channel = cell.get("channel")
-            if channel is not None and not re.fullmatch(r"[\w.-]+:\d+", channel):
-                self.fail(f"sim.cells.{name}.channel", f"{channel!r} is not of the form \"unit:channel\"")
-        gas = self.table(sim.get("gas", {}), "sim.gas")
-        self.fields(gas, {"vessel": Opt(str)}, "sim.gas")
-        vessel = gas.get("vessel")
-        if vessel is not None and vessel != "titration":
-            if cells.get(vessel, {}).get("kind") != "dems":
-                self.fail("sim.gas.vessel", f"{vessel!r} is neither a dems cell in sim.cells nor \"titration\"")
-        return sim
 
     def instrument(self, name: str, spec: Any) -> InstrumentSpec:
         key = f"instruments.{name}"
@@ -200,61 +298,26 @@ class _Checker:
             self.fail(key, "instrument names must be identifiers (letters, digits, _)")
         if name in _RESERVED:
             self.fail(key, f"{name!r} is reserved; choose another instrument name")
-        for k in spec:
-            if k not in _INSTRUMENT_KEYS:
-                self.fail(f"{key}.{k}", f"unknown key; known: {', '.join(_INSTRUMENT_KEYS)}")
-        for k in ("kind", "driver"):
-            if k not in spec:
-                self.fail(f"{key}.{k}", "required but missing")
-            if not isinstance(spec[k], str):
-                self.fail(f"{key}.{k}", f"expected a string, got {spec[k]!r}")
-        kind, driver_name = spec["kind"], spec["driver"]
-        if kind not in KINDS:
-            self.fail(f"{key}.kind", f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
-        drv = DRIVERS.get(driver_name)
+        entry = self.model(_Instrument, spec, key)
+        if entry.kind not in KINDS:
+            self.fail(f"{key}.kind", f"unknown kind {entry.kind!r}; known: {', '.join(KINDS)}")
+        drv = DRIVERS.get(entry.driver)
         if drv is None:
-            self.fail(f"{key}.driver", f"unknown driver {driver_name!r}; known: {', '.join(sorted(DRIVERS))}")
-        if drv.kind != kind:
-            self.fail(f"{key}.driver", f"driver {driver_name!r} is a {drv.kind}, not a {kind}")
-        transport = spec.get("transport")
-        reason = check_transport(drv, transport)
+            self.fail(f"{key}.driver", f"unknown driver {entry.driver!r}; known: {', '.join(sorted(DRIVERS))}")
+        if drv.kind != entry.kind:
+            self.fail(f"{key}.driver", f"driver {entry.driver!r} is a {drv.kind}, not a {entry.kind}")
+        reason = check_transport(drv, entry.transport)
         if reason:
             self.fail(f"{key}.transport", reason)
-        options = self.table(spec.get("options", {}), f"{key}.options")
-        self.fields(options, drv.options, f"{key}.options", what="option")
-        limits = self.table(spec.get("limits", {}), f"{key}.limits")
-        for lname in limits:
-            if lname not in drv.limits:
-                known = ", ".join(drv.limits) or "none"
-                self.fail(f"{key}.limits.{lname}", f"unknown limit for {driver_name}; known: {known}")
-            reason = drv.limits[lname].check(limits[lname])
-            if reason:
-                self.fail(f"{key}.limits.{lname}", reason)
-        safe = self.table(spec.get("safe_state", {}), f"{key}.safe_state")
-        self.fields(safe, drv.safe_state, f"{key}.safe_state")
-        self.cross_check(key, drv.kind, options, limits, safe)
-        return InstrumentSpec(name=name, kind=kind, driver=driver_name, transport=transport or None,
-                              options=options, limits=limits, safe_state=safe, source=f"{self.source}: {key}")
-
-    def cross_check(self, key, kind, options, limits, safe):
-        if kind == "valve":
-            positions = options.get("positions", {})
-            for port in positions:
-                if port not in ("A", "B"):
-                    self.fail(f"{key}.options.positions.{port}", "a two-position valve has ports A and B")
-            names = list(positions.values()) if positions else ["A", "B"]
-            pos = safe.get("position")
-            if pos is not None and pos not in names:
-                allowed = ", ".join(repr(p) for p in names)
-                self.fail(f"{key}.safe_state.position", f"{pos!r} is not a position of the valve ({allowed})")
-        if kind == "flow_controller":
-            cap = options.get("capacity_mL_min")
-            flow = limits.get("flow_mL_min")
-            if cap is not None and flow is not None and flow[1] > cap:
-                self.fail(f"{key}.limits.flow_mL_min", f"max {flow[1]:g} mL/min exceeds the capacity {cap:g}")
-            setpoint = safe.get("setpoint_mL_min")
-            if setpoint is not None and flow is not None and not flow[0] <= setpoint <= flow[1]:
-                self.fail(f"{key}.safe_state.setpoint_mL_min", f"{setpoint:g} is outside the flow limits {flow}")
+        for table in ("options", "limits", "safe_state"):
+            self.model(getattr(drv.declaration, table), dict(getattr(entry, table)), f"{key}.{table}", table)
+        try:
+            drv.declaration.settings(entry.options, entry.limits, entry.safe_state)
+        except SettingError as exc:
+            self.fail(f"{key}.{exc.key}", exc.reason)
+        return InstrumentSpec(name=name, kind=entry.kind, driver=entry.driver, transport=entry.transport or None,
+                              options=dict(entry.options), limits=dict(entry.limits),
+                              safe_state=dict(entry.safe_state), source=f"{self.source}: {key}")
 
     def whole(self, instruments: dict[str, InstrumentSpec], sim: dict | None) -> None:
         clocks = [s.name for s in instruments.values() if s.kind == "clock"]

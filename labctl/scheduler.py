@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
-from .experiment import FINAL, Experiment
+from labctl.experiment import FINAL, Experiment
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class Scheduler:
 
     @property
     def experiments(self) -> list[Experiment]:
+        """Ended, running and waiting experiments, in that order."""
         with self._cond:
             return [*self._ended, *self._running, *self._queue]
 
@@ -104,6 +105,7 @@ class Scheduler:
             e.pause()
 
     def resume_all(self) -> None:
+        """Resume every paused experiment and start waiting ones again."""
         with self._cond:
             self._held = False
             paused = [e for e in self._running if e.state == "paused"]
@@ -132,6 +134,7 @@ class Scheduler:
             return list(self._ended)
 
     def close(self) -> None:
+        """Stop deciding (the session ends the experiments first)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()

@@ -7,19 +7,19 @@ stored the same way and every exit leaves the instruments in their safe state.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from bluesky import RunEngine
 from bluesky.utils import RunEngineInterrupted
 
 import labctl
 from labctl.devices.clock import WallClock
-
-from .engine import run_engine  # noqa: F401  (the one RunEngine factory, used from here too)
-from .drivers import BuildContext, FactoryMissing, driver
-from .parallel import ParallelLab, ScanIds
-from .profile import InstrumentSpec, Profile, load_profile
+from labctl.drivers import BuildContext, FactoryMissing, driver
+from labctl.engine import run_engine
+from labctl.parallel import ParallelLab, ScanIds
+from labctl.profile import InstrumentSpec, Profile, implicit_clock_name, load_profile
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class Session(ParallelLab):
     foreground with :meth:`run` (or ``RE``) and in the background, several at once, with :meth:`start`."""
 
     def __init__(self, *, profile: Profile, RE: RunEngine, devices: dict, clock, storage, simlab,
-                 quiet: bool = True, engine_factory=None):
+                 quiet: bool = True, display=None, engine_factory=None):
         self.profile = profile
         self.RE = RE
         self.devices = devices
@@ -41,6 +41,9 @@ class Session(ParallelLab):
         self.storage = storage
         self.simlab = simlab
         self.quiet = quiet
+        #: what shows a run while it goes (``display(clock)`` -> a document callback with ``close()``); the
+        #: applications pass their live display, so a session by itself prints nothing
+        self.display = display
         self._closed = False
         self._init_parallel(clock.clock, engine_factory or (lambda name: run_engine(
             clock=clock.clock, name=name, context_managers=[])))
@@ -48,7 +51,7 @@ class Session(ParallelLab):
     # -- building -----------------------------------------------------------------------------------------
     @classmethod
     def from_profile(cls, profile: Profile | str | Path | None = None, *, data_dir: str | Path | None = None,
-                     metadata: Mapping[str, Any] | None = None, quiet: bool = True) -> "Session":
+                     metadata: Mapping[str, Any] | None = None, quiet: bool = True, display=None) -> Session:
         """Bring up the lab described by *profile* (a :class:`Profile`, a path, or None for the default).
 
         With a ``[sim]`` table the simulated lab starts in-process and every device talks to it; without
@@ -86,7 +89,7 @@ class Session(ParallelLab):
             _shutdown(devices, storage, simlab)
             raise
         return cls(profile=profile, RE=RE, devices=devices, clock=clock, storage=storage, simlab=simlab,
-                   quiet=quiet, engine_factory=engine)
+                   quiet=quiet, display=display, engine_factory=engine)
 
     # -- using ----------------------------------------------------------------------------------------------
     def __getattr__(self, name: str):
@@ -125,10 +128,8 @@ class Session(ParallelLab):
     def _drive(self, go, live: bool | None, keep_paused: bool) -> tuple[str, ...]:
         show = (not self.quiet) if live is None else live
         display = token = None
-        if show:
-            from .live import LiveDisplay
-
-            display = LiveDisplay(clock=getattr(self.clock, "clock", None))
+        if show and self.display is not None:
+            display = self.display(getattr(self.clock, "clock", None))
             token = self.RE.subscribe(display)
         try:
             return tuple(go())
@@ -170,7 +171,7 @@ class Session(ParallelLab):
         if problems:
             raise SessionError("; ".join(problems))
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -188,8 +189,7 @@ class Session(ParallelLab):
 
 
 def _implicit_clock(profile: Profile) -> InstrumentSpec:
-    name = "clock" if "clock" not in profile.instruments else "lab_clock"
-    return InstrumentSpec(name=name, kind="clock", driver="lab.clock", transport=None,
+    return InstrumentSpec(name=implicit_clock_name(profile), kind="clock", driver="lab.clock", transport=None,
                           source=f"{profile.path}: (implicit clock)")
 
 
@@ -249,9 +249,11 @@ def _open_storage(profile: Profile, data_dir):
     directory = Path(data_dir).expanduser() if data_dir is not None else storage_mod.data_dir(
         profile.lab.get("data_dir"))
     try:
-        return storage_mod.Storage(directory)
+        return storage_mod.Storage(directory, catalog=profile.lab.get("catalog"))
     except OSError as exc:
         raise SessionError(f"cannot use the data directory {directory}: {exc.strerror or exc}") from None
+    except storage_mod.CatalogError as exc:  # a shared catalog out of reach: said before any instrument connects
+        raise SessionError(str(exc)) from None
 
 
 def _last_scan_id(storage) -> int:

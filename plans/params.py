@@ -1,68 +1,88 @@
-"""Declared plan parameters: units and ranges that the CLI, the queue server and the plans all check.
+"""Declared plan parameters: what each parameter accepts, checked by the CLI, the queue server and the plans.
 
-A plan annotates a parameter with ``Annotated[QuantityLike, Unit("mA/cm^2", min=0)]``. ``check_call``
-converts every annotated argument to a float in that unit and refuses, before the plan yields anything, a
-value of the wrong type, unit or range with a message naming the parameter, the value and what is allowed.
+A plan annotates a parameter with what it accepts, e.g. ``Annotated[QuantityLike, Unit("mA/cm^2", min=0)]``,
+``Annotated[int, Count(min=1)]``, ``Annotated[str, Choice("cv", "galvanostatic")]`` or a device of a kind,
+``Potentiostat`` (``Annotated[Flyable, Instrument("potentiostat")]``). Each declaration converts the value
+given (a number, a string with a unit, a pint quantity...) to what the plan works with (a float in the
+declared unit) or refuses it with a :class:`ParameterError` naming the parameter, the value and what is
+allowed. A declaration on a list parameter applies to every item.
 """
 
 from __future__ import annotations
 
-import inspect
-import typing
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Union
+from typing import Annotated, Any
 
 import pint
+from bluesky.protocols import Flyable, Movable, Readable
+from typing_extensions import override
 
-from labctl.devices.units import UnitError, quantity
+from labctl.devices.errors import LimitError
+from labctl.devices.units import UnitError, magnitude, quantity
 
-QuantityLike = Union[float, int, str, pint.Quantity]
+QuantityLike = float | int | str | pint.Quantity
 
 
 class ParameterError(ValueError):
-    """A plan argument outside what the plan accepts."""
+    """A plan argument outside what the plan accepts; one line naming the parameter, value and what is allowed."""
+
+
+class ParameterLimitError(ParameterError, LimitError):
+    """A plan argument beyond what an instrument (or its profile limits) allows."""
 
 
 @dataclass(frozen=True)
 class Unit:
+    """A finite quantity in ``unit`` within ``[min, max]`` (``(min, ...`` with ``min_inclusive=False``)."""
+
     unit: str
     min: float | None = None
     max: float | None = None
     min_inclusive: bool = True
     description: str = ""
 
+    @override
     def allowed(self) -> str:
         lo = "-inf" if self.min is None else f"{self.min:g}"
         hi = "+inf" if self.max is None else f"{self.max:g}"
         left = "[" if self.min_inclusive else "("
         return f"{left}{lo}, {hi}] {self.unit}"
 
-    def convert(self, name: str, value) -> float:
+    @override
+    def convert(self, name: str, value: Any) -> float:
         try:
             v = float(quantity(value, self.unit, name=name).magnitude)
         except UnitError as exc:
             raise ParameterError(f"{exc}; allowed: {self.allowed()}") from None
         low_bad = self.min is not None and (v < self.min if self.min_inclusive else v <= self.min)
-        if low_bad or (self.max is not None and v > self.max) or v != v:
+        if not math.isfinite(v) or low_bad or (self.max is not None and v > self.max):
             raise ParameterError(f"{name}={value!r} is out of range; allowed: {self.allowed()}")
         return v
+
+    def show(self, value: float) -> str:
+        """*value* with its unit, as run metadata records it."""
+        return f"{value:g}" if self.unit == "dimensionless" else f"{value:g} {self.unit}"
 
 
 @dataclass(frozen=True)
 class Count:
-    """A whole number within a range (cycles, points per decade), declared like a :class:`Unit`."""
+    """A whole number within a range (cycles, points per decade)."""
 
     min: int | None = None
     max: int | None = None
     description: str = ""
     unit = None
 
+    @override
     def allowed(self) -> str:
         lo = "-inf" if self.min is None else str(self.min)
         hi = "+inf" if self.max is None else str(self.max)
         return f"whole number in [{lo}, {hi}]"
 
-    def convert(self, name: str, value) -> int:
+    @override
+    def convert(self, name: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ParameterError(f"{name}={value!r} is not a whole number; allowed: {self.allowed()}")
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
@@ -70,56 +90,123 @@ class Count:
         return value
 
 
-def declared_units(func: Callable) -> dict[str, Unit | Count]:
-    """The ``Unit`` or ``Count`` annotation of each parameter of *func* that has one."""
-    hints = typing.get_type_hints(func, include_extras=True)
-    out = {}
-    for pname, hint in hints.items():
-        if typing.get_origin(hint) is Annotated:
-            for meta in hint.__metadata__:
-                if isinstance(meta, (Unit, Count)):
-                    out[pname] = meta
-    return out
+@dataclass(frozen=True)
+class Choice:
+    """One of a few words (``mode="cv"``)."""
+
+    choices: tuple[str, ...]
+    description: str = ""
+    unit = None
+
+    def __init__(self, *choices: str, description: str = ""):
+        object.__setattr__(self, "choices", tuple(choices))
+        object.__setattr__(self, "description", description)
+
+    @override
+    def allowed(self) -> str:
+        return " or ".join(repr(c) for c in self.choices)
+
+    @override
+    def convert(self, name: str, value: Any) -> str:
+        if value not in self.choices:
+            raise ParameterError(f"{name}={value!r}: choose {self.allowed()}")
+        return value
 
 
-def check_call(func: Callable, args: tuple = (), kwargs: dict | None = None) -> dict[str, Any]:
-    """Bind *args*/*kwargs* to *func*; return all arguments with annotated quantities as floats in their unit."""
-    kwargs = kwargs or {}
-    sig = inspect.signature(func)
-    try:
-        bound = sig.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise ParameterError(f"{func.__name__}: {exc}") from None
-    bound.apply_defaults()
-    units = declared_units(func)
-    values = dict(bound.arguments)
-    for pname, unit in units.items():
-        value = values.get(pname)
-        if value is None:
-            continue
-        if isinstance(value, (list, tuple)):
-            if not value:
-                raise ParameterError(f"{pname} is empty; allowed: a list of {unit.allowed()}")
-            values[pname] = type(value)(unit.convert(f"{pname}[{i}]", v) for i, v in enumerate(value))
-        else:
-            values[pname] = unit.convert(pname, value)
-    return values
+@dataclass(frozen=True)
+class Increasing:
+    """A list whose items strictly increase (capture times, cumulative cycle targets)."""
+
+    example: str = ""
+    description: str = ""
+    unit = None
+
+    @override
+    def allowed(self) -> str:
+        return "increasing values" + (f", e.g. {self.example}" if self.example else "")
+
+    @override
+    def check(self, name: str, given: Any, values: Sequence) -> None:
+        if list(values) != sorted(set(values)):
+            raise ParameterError(f"{name}={given!r}: give {self.allowed()}")
 
 
-def describe_parameters(func: Callable) -> list[dict]:
-    """Name, default, unit and allowed range of each parameter, for listings (``labctl plans``)."""
-    units = declared_units(func)
-    out = []
-    for pname, p in inspect.signature(func).parameters.items():
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        unit = units.get(pname)
-        out.append({
-            "name": pname,
-            "default": None if p.default is inspect.Parameter.empty else p.default,
-            "required": p.default is inspect.Parameter.empty,
-            "unit": unit.unit if unit else None,
-            "allowed": unit.allowed() if unit else None,
-            "description": unit.description if unit else "",
-        })
-    return out
+@dataclass(frozen=True)
+class Text:
+    """A non-empty word or phrase (an electrolyte's name)."""
+
+    description: str = ""
+    unit = None
+
+    @override
+    def allowed(self) -> str:
+        return "a name"
+
+    @override
+    def convert(self, name: str, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ParameterError(f"{name}={value!r}: give {self.allowed()}")
+        return value
+
+
+@dataclass(frozen=True)
+class Fractions:
+    """``{name: fraction}`` with every fraction in (0, 1] (``{"D2": 1e-4, "O2": "100 ppm"}``)."""
+
+    description: str = ""
+    unit = None
+    whole = True
+
+    @override
+    def allowed(self) -> str:
+        return "{gas: fraction in (0, 1]}, e.g. {'D2': 1e-4}"
+
+    @override
+    def convert(self, name: str, value: Any) -> dict[str, float]:
+        if not isinstance(value, Mapping) or not value:
+            raise ParameterError(f"{name}={value!r}: give {self.allowed()}")
+        out = {}
+        for key, item in value.items():
+            try:
+                fraction = magnitude(item, "dimensionless", name=f"{name}[{key!r}]")
+            except UnitError as exc:
+                raise ParameterError(str(exc)) from None
+            if not 0 < fraction <= 1:
+                raise ParameterError(f"{name}[{key!r}]={item!r} must be a fraction in (0, 1]")
+            out[str(key)] = fraction
+        return out
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A device of ``kind`` (any readable device when ``kind`` is None); on the command line, its name."""
+
+    kind: str | None = None
+    description: str = ""
+    unit = None
+
+    @override
+    def allowed(self) -> str:
+        if not self.kind:
+            return "a readable device"
+        return f"{'an' if self.kind[0] in 'aeiou' else 'a'} {self.kind}"
+
+
+#: parameter declarations that are devices of a kind
+Potentiostat = Annotated[Flyable, Instrument("potentiostat")]
+SyringePump = Annotated[Movable, Instrument("syringe_pump")]
+Valve = Annotated[Movable, Instrument("valve")]
+MassSpectrometer = Annotated[Readable, Instrument("mass_spectrometer")]
+FlowController = Annotated[Movable, Instrument("flow_controller")]
+Clock = Annotated[Movable, Instrument("clock")]
+Operator = Annotated[Movable, Instrument("operator")]
+Detectors = Annotated[Sequence[Readable], Instrument()]
+
+_POSITIVE = {"min": 0.0, "min_inclusive": False}
+Seconds = Annotated[QuantityLike, Unit("s", **_POSITIVE)]
+OptionalSeconds = Annotated[QuantityLike | None, Unit("s", **_POSITIVE)]
+Volts = Annotated[QuantityLike, Unit("V")]
+CurrentDensity = Annotated[QuantityLike, Unit("mA/cm^2", **_POSITIVE)]
+Fraction = Annotated[QuantityLike, Unit("dimensionless", min=0, max=1)]
+#: lab times after a start, each later than the one before
+LaterTimes = Annotated[Sequence[QuantityLike], Unit("s", **_POSITIVE), Increasing("[600, 1200, 1800]")]

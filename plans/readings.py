@@ -1,33 +1,37 @@
-"""Reading instruments at intervals of lab time: the plan for any lab, whatever its instruments."""
+"""Reading instruments: at intervals of lab time (any lab, whatever its instruments), or bluesky's count."""
 
 from __future__ import annotations
 
-from typing import Annotated, Sequence
+from typing import Annotated
 
 import bluesky.plan_stubs as bps
-import bluesky.preprocessors as bpp
-from bluesky.protocols import Movable, Readable
+import bluesky.plans as bp
 
-from .params import Count, QuantityLike, Unit, check_call
-from .stubs.time import wait
+from labctl.plans.decorator import MsgGenerator, plan
+from labctl.plans.params import Clock, Count, Detectors, QuantityLike, Unit
+from labctl.plans.stubs.time import wait
 
-__all__ = ["readings"]
+__all__ = ["count", "readings"]
+
+Delay = Annotated[QuantityLike, Unit("s", min=0, description="time between readings")]
 
 
-def readings(clock: Movable, detectors: Sequence[Readable] = (), num: Annotated[int, Count(min=1)] = 5,
+@plan(metadata=lambda v: {"num_points": v.num})
+def readings(clock: Clock, detectors: Detectors = (), num: Annotated[int, Count(min=1)] = 5,
              period: Annotated[QuantityLike, Unit("s", min=0, description="lab time between readings")] = 60,
-             md: dict | None = None):
+             md: dict | None = None) -> MsgGenerator:
     """Read the lab clock and *detectors* *num* times, *period* of lab time apart, in one run."""
-    period_s = check_call(readings, (clock, detectors, num, period))["period"]
     readers = [clock, *(d for d in detectors if d is not clock)]
-    run_md = {"plan_name": "readings", "num_points": num, "plan_args": {"num": num, "period_s": period_s},
-              "detectors": [d.name for d in readers], **(md or {})}
+    for i in range(num):
+        yield from bps.trigger_and_read(readers)
+        if i + 1 < num:
+            yield from bps.checkpoint()   # a pause (Ctrl-C) takes effect within one period
+            yield from wait(clock, period)
 
-    @bpp.run_decorator(md=run_md)
-    def inner():
-        for i in range(num):
-            yield from bps.trigger_and_read(readers)
-            if i + 1 < num:
-                yield from wait(clock, period_s)
 
-    return (yield from inner())
+@plan(opens_run=False)
+def count(detectors: Detectors, num: Annotated[int | None, Count(min=1)] = 1, delay: Delay = 0,
+          md: dict | None = None) -> MsgGenerator:
+    """Read *detectors* *num* times (bluesky's count: *delay* wall-clock seconds apart; ``num=None``: until
+    stopped)."""
+    return (yield from bp.count(detectors, num, delay, md=md))

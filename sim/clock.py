@@ -25,7 +25,7 @@ import itertools
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 EPOCH_DEFAULT = None  # start at the wall time of creation
 STALL_WARNING_S = 60.0  # wall seconds a sleeper waits before the holders are logged
@@ -36,7 +36,8 @@ _SETTLER, _TIMER, _SLEEPER = -1, 0, 1   # at one lab time: settlers, then timers
 
 
 class SimTimer:
-    def __init__(self, clock: "SimClock", period: float | None, callback: Callable[[float], None]):
+    """A periodic or one-shot call on the simulated clock."""
+    def __init__(self, clock: SimClock, period: float | None, callback: Callable[[float], None]):
         """``period=None``: a one-shot timer."""
         self.clock, self.period, self.callback = clock, period, callback
         self.cancelled = False
@@ -59,7 +60,7 @@ class SimTimer:
 class _Sleeper:
     __slots__ = ("holds", "woken", "nudged", "signal")
 
-    def __init__(self, holds: list["SimHold"]):
+    def __init__(self, holds: list[SimHold]):
         self.holds = holds
         self.woken = False
         self.nudged = False           # asked to move lab time on for everybody
@@ -73,7 +74,7 @@ class SimHold:
     true, then counted as held again), ``asleep`` (its thread sleeps on the clock).
     """
 
-    def __init__(self, clock: "SimClock", name: str):
+    def __init__(self, clock: SimClock, name: str):
         self.clock, self.name = clock, name
         self.state = "held"
         self.ready: Callable[[], bool] | None = None
@@ -120,6 +121,7 @@ class SimHold:
 
 
 class SimClock:
+    """Lab time of the simulated lab (see the module docstring)."""
     def __init__(self, *, start: float | None = EPOCH_DEFAULT, acceleration: float | None = None):
         if acceleration is not None and not acceleration > 0:
             raise ValueError(f"acceleration must be positive or None, got {acceleration}")

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import importlib
 
-from .clock import SimClock
-from .world import World
+from labctl.sim.clock import SimClock
+from labctl.sim.world import World
 
 SERIAL_CORES = {
     "newera.ne1000": "labctl.sim.serial.newera:NE1000",
     "harvard.phd_ultra": "labctl.sim.serial.harvard:PhdUltra",
     "vici.two_position": "labctl.sim.serial.vici:ViciValve",
     "bronkhorst.propar": "labctl.sim.serial.bronkhorst:ProparInstrument",
-    "srs.rga": "labctl.sim.serial.srs_rga:RGA",
+    "srs.rga": "labctl.sim.serial.srs:RGA",
 }
-ECLIB = "labctl.sim.sdk.eclib:FakeEClib"
-GAMRYCOM = "labctl.sim.sdk.gamrycom:FakeGamryCOM"
+ECLIB = "labctl.sim.sdk.biologic:FakeEClib"
+GAMRYCOM = "labctl.sim.sdk.gamry:FakeGamryCOM"
 
 
 def _load(path: str):
@@ -28,6 +28,8 @@ def _load(path: str):
 
 
 class SimLab:
+    """The simulated lab of a profile's ``[sim]`` table."""
+
     def __init__(self, config: dict | None = None):
         config = dict(config or {})
         accel = config.get("acceleration", 0)
@@ -59,7 +61,7 @@ class SimLab:
         except KeyError:
             raise ValueError(f"no protocol simulator for driver {driver!r}; known: {sorted(SERIAL_CORES)}") from None
         core = _load(path)(name, self.world, **dict(options or {}))
-        from .serial import install_url_handler, register
+        from labctl.sim.serial import install_url_handler, register
 
         install_url_handler()
         register(name, core)
@@ -80,7 +82,7 @@ class SimLab:
         return self._gamrycom
 
     def close(self) -> None:
-        from .serial import unregister
+        from labctl.sim.serial import unregister
 
         for name in list(self.cores):
             unregister(name)

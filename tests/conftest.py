@@ -1,6 +1,6 @@
-"""Fixtures every serial-instrument test uses: a noiseless simulated lab, the three ways of serving a
-simulator, and an expected-protocol port that checks the bytes on the wire. A folder may define its own
-``lab``."""
+"""Fixtures the tests share: the RunEngine and the documents it emits, closing what a test opened, a noiseless
+simulated lab, the three ways of serving a simulator, an expected-protocol port that checks the bytes on the
+wire, and a VMP3 bench (world, EClib fake, channel devices). A folder may define its own ``lab``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ import itertools
 
 import pytest
 
+from labctl.devices.clock import LabClock
+from labctl.devices.potentiostat.biologic import BioLogicBackend
+from labctl.devices.potentiostat.device import Potentiostat
+from labctl.session import run_engine
+from labctl.sim.clock import SimClock
 from labctl.sim.lab import SimLab
+from labctl.sim.sdk.biologic import FakeEClib
 from labctl.sim.serial import ProtocolCore, install_url_handler, register, unregister
 from labctl.sim.serial.serve import PtyServer, TcpServer
+from labctl.sim.world import World
 
 _ids = itertools.count()
 
@@ -108,3 +115,91 @@ def expected():
     for name, core in names:
         unregister(name)
         assert not core.pairs, f"expected exchanges never happened: {core.pairs!r}"
+
+
+@pytest.fixture
+def closing():
+    """``x = closing(driver_or_device)``: closed at teardown (``close``, or the method named), last opened
+    first, whether the test passed or not."""
+    opened = []
+
+    def keep(obj, method: str = "close"):
+        opened.append((obj, method))
+        return obj
+
+    yield keep
+    for obj, method in reversed(opened):
+        getattr(obj, method)()
+
+
+@pytest.fixture
+def docs():
+    """Every document the test's RunEngine emitted, as (name, document), in order."""
+    return []
+
+
+@pytest.fixture
+def RE(docs):
+    """labctl's RunEngine for a test (``run_engine()``): it returns a RunEngineResult, leaves Ctrl-C to the
+    test, keeps every document in ``docs``, and aborts a run left paused at teardown."""
+    engine = run_engine({}, call_returns_result=True, context_managers=[])
+    engine.subscribe(lambda name, doc: docs.append((name, doc)))
+    yield engine
+    if engine.state != "idle":
+        engine.abort()
+
+
+@pytest.fixture
+def run(RE, docs):
+    """``run(plan)``: run a plan on the test's RunEngine; the documents it emitted."""
+
+    def go(plan):
+        docs.clear()
+        RE(plan)
+        return list(docs)
+
+    return go
+
+
+# -- a VMP3 bench: one simulated instrument, channels 1 (coin cell, EC:DMC) and 2 (DME) -----------------------
+
+LIMITS = {"current_A": [-0.4, 0.4], "voltage_V": [-10.0, 10.0]}
+AREA = 1.767
+
+
+@pytest.fixture
+def clock():
+    return SimClock(start=1_700_000_000.0)
+
+
+@pytest.fixture
+def world(clock):
+    w = World(clock, seed=1, noise=1.0)
+    w.add_cell("coin", "coin", "ecdmc", AREA, channel="vmp3:1")
+    w.add_cell("coin_dme", "coin", "dme", 1.0, channel="vmp3:2")
+    return w
+
+
+@pytest.fixture
+def eclib(world):
+    return FakeEClib(world, "vmp3", plugged=(1, 2, 3, 4))
+
+
+@pytest.fixture
+def backend(eclib):
+    b = BioLogicBackend(eclib, "vmp3", 1, name="vmp3_1")
+    yield b
+    b.disconnect()
+
+
+@pytest.fixture
+def pstat(eclib, clock):
+    dev = Potentiostat(BioLogicBackend(eclib, "vmp3", 1, name="vmp3_1"), clock=clock, name="vmp3_1",
+                       limits=LIMITS, electrode_area_cm2=AREA, poll_period=5.0)
+    yield dev
+    dev.destroy()
+
+
+@pytest.fixture
+def lab_clock(clock):
+    return LabClock(clock, name="clock")

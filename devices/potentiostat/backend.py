@@ -23,11 +23,11 @@ from any thread, so a stop from another thread is not held up by that wait.
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
-from .techniques import Technique
+from labctl.devices.potentiostat.techniques import Technique
 
-EndedBy = Optional[Literal["done", "limit", "stopped"]]
+EndedBy = Literal["done", "limit", "stopped"] | None
 
 #: Units of every row column, for data keys.
 ROW_UNITS: dict[str, str] = {

@@ -4,7 +4,8 @@
 switched on), ``kickoff()`` switches the cell on and starts it, ``complete()`` finishes when the instrument
 ends the technique, and ``collect_pages()`` hands over the rows decoded so far as event pages whose data keys
 carry units, with the instrument's own time as a column (pages only: bluesky prefers them, and a device
-offering both ``collect`` and ``collect_pages`` draws a warning on every collect). A plan can also loop "wait in lab time, collect"
+offering both ``collect`` and ``collect_pages`` draws a warning on every collect). A plan can also loop "wait in lab
+time, collect"
 while the technique runs to stream long experiments.
 
 Time-domain rows are collected from the device itself; impedance spectra (PEIS/GEIS) from
@@ -18,17 +19,25 @@ advances when somebody waits on it, so the watcher is what moves lab time while 
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from ophyd import Component as Cpt
 from ophyd import Device
 from ophyd.status import Status
+from typing_extensions import override
 
-from ..clock import Clock
-from ..errors import InstrumentError
-from ..signals import DriverSignal, Signal
-from ..status import finished, run_in_thread
-from .backend import IMPEDANCE_COLUMNS, INTEGER_COLUMNS, ROW_UNITS, TIME_COLUMNS, PotentiostatBackend
+from labctl.devices.clock import Clock
+from labctl.devices.errors import InstrumentError
+from labctl.devices.options import InstrumentDescription
+from labctl.devices.potentiostat.backend import (
+    IMPEDANCE_COLUMNS,
+    INTEGER_COLUMNS,
+    ROW_UNITS,
+    TIME_COLUMNS,
+    PotentiostatBackend,
+)
+from labctl.devices.signals import DriverSignal, Signal
+from labctl.devices.status import finished, run_in_thread
 
 DEFAULT_POLL_S = 5.0   # lab seconds between polls while waiting for the end (the instrument buffers)
 
@@ -36,7 +45,7 @@ DEFAULT_POLL_S = 5.0   # lab seconds between polls while waiting for the end (th
 class _Rows:
     """Rows of one kind waiting to be collected, and their data keys."""
 
-    def __init__(self, owner: "Potentiostat", prefix: str, columns: tuple[str, ...]):
+    def __init__(self, owner: Potentiostat, prefix: str, columns: tuple[str, ...]):
         self.owner, self.prefix, self.columns = owner, prefix, columns
         self.rows: list[tuple[dict, float]] = []   # (row, lab timestamp)
 
@@ -64,12 +73,28 @@ class _Rows:
 class Potentiostat(Device):
     """One potentiostat channel behind a :class:`PotentiostatBackend`."""
 
-    ewe = Cpt(DriverSignal, getter="_read_ewe", units="V", kind="hinted")
-    current = Cpt(DriverSignal, getter="_read_current", units="A", kind="hinted")
-    state = Cpt(DriverSignal, getter="_read_state", kind="normal")
-    technique = Cpt(DriverSignal, getter="_technique_name", kind="config")
+    # -- what the signals read and write (bound below, so a renamed method cannot be missed) --
+    def _read_ewe(self) -> float:
+        return float(self._instant()["Ewe"])
+
+    def _read_current(self) -> float:
+        return float(self._instant()["I"])
+
+    def _read_state(self) -> str:
+        return str(self._instant()["state"])
+
+    def _acquiring(self) -> bool:
+        return self._running
+
+    def _technique_name(self) -> str:
+        return self._technique.name if self._technique is not None else ""
+
+    ewe = Cpt(DriverSignal, getter=_read_ewe, units="V", kind="hinted")
+    current = Cpt(DriverSignal, getter=_read_current, units="A", kind="hinted")
+    state = Cpt(DriverSignal, getter=_read_state, kind="normal")
+    technique = Cpt(DriverSignal, getter=_technique_name, kind="config")
     electrode_area = Cpt(Signal, value=1.0, units="cm^2", kind="config")
-    acquiring = Cpt(DriverSignal, getter="_acquiring", kind="omitted")   # a technique runs (as of the last poll)
+    acquiring = Cpt(DriverSignal, getter=_acquiring, kind="omitted")   # a technique runs (as of the last poll)
 
     def __init__(self, backend: PotentiostatBackend, *, clock: Clock, name: str, limits: dict | None = None,
                  electrode_area_cm2: float = 1.0, poll_period: float = DEFAULT_POLL_S, source: str = "potentiostat",
@@ -92,33 +117,25 @@ class Potentiostat(Device):
         self._eis_rows = _Rows(self, f"{name}_eis", IMPEDANCE_COLUMNS)
         self.spectrum = SpectrumView(self)
 
+    def instrument_description(self) -> InstrumentDescription:
+        """What plans check their parameters against: limits and the electrode area as they are now."""
+        return InstrumentDescription(self.name, "potentiostat", limits=dict(self.limits),
+                                     electrode_area_cm2=float(self.electrode_area.get()))
+
     # -- instantaneous readings ---------------------------------------------------------------------
     def _instant(self) -> dict:
         with self._lock:
             return self.backend.read_instant()
 
-    def _read_ewe(self) -> float:
-        return float(self._instant()["Ewe"])
-
-    def _read_current(self) -> float:
-        return float(self._instant()["I"])
-
-    def _read_state(self) -> str:
-        return str(self._instant()["state"])
-
-    def _acquiring(self) -> bool:
-        return self._running
-
-    def _technique_name(self) -> str:
-        return self._technique.name if self._technique is not None else ""
-
     # -- flyer --------------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
+        """Whether a technique runs (as of the last poll)."""
         return self._running
 
     @property
     def ended_by(self):
+        """Why the last technique ended (``done``, ``limit``, ``stopped``); None while it runs."""
         return self.backend.ended_by
 
     @property
@@ -172,9 +189,11 @@ class Potentiostat(Device):
 
         return run_in_thread(watch, obj=self, clock=self.clock, name=f"{self.name}-complete")
 
+    @override
     def describe_collect(self) -> dict:
         return self._time_rows.describe()
 
+    @override
     def collect_pages(self) -> Iterator[dict]:
         return self._pages(self._time_rows)
 
@@ -204,6 +223,7 @@ class Potentiostat(Device):
         """The safe state: no technique running, cell at open circuit."""
         self.stop()
 
+    @override
     def destroy(self) -> None:
         try:
             self.safe()
@@ -222,28 +242,37 @@ class SpectrumView:
 
     @property
     def name(self) -> str:
+        """The stream-facing name: the channel's name with ``_eis``."""
         return f"{self.parent.name}_eis"
 
+    @override
     def prepare(self, technique) -> Status:
         return self.parent.prepare(technique)
 
+    @override
     def kickoff(self) -> Status:
         return self.parent.kickoff()
 
+    @override
     def complete(self) -> Status:
         return self.parent.complete()
 
+    @override
     def stop(self, *, success: bool = False) -> None:
         self.parent.stop(success=success)
 
+    @override
     def describe_collect(self) -> dict:
         return self.parent._eis_rows.describe()
 
+    @override
     def collect_pages(self) -> Iterator[dict]:
         return self.parent._pages(self.parent._eis_rows)
 
+    @override
     def read_configuration(self) -> dict:
         return self.parent.read_configuration()
 
+    @override
     def describe_configuration(self) -> dict:
         return self.parent.describe_configuration()

@@ -13,15 +13,16 @@ negative current and stripping a positive one.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import ClassVar, Mapping, Sequence, Union
+from typing import ClassVar
 
 import pint
 
-from ..errors import LimitError
-from ..units import magnitude
+from labctl.devices.errors import LimitError
+from labctl.devices.units import magnitude
 
-QuantityLike = Union[float, int, str, pint.Quantity]
+QuantityLike = float | int | str | pint.Quantity
 
 __all__ = [
     "Technique", "OCV", "Galvanostatic", "Potentiostatic", "CV", "PEIS", "GEIS", "QuantityLike",
@@ -127,7 +128,7 @@ class Galvanostatic(_Technique):
             raise ValueError(f"CP: e_min={self.e_min:g} V must be below e_max={self.e_max:g} V")
 
     @classmethod
-    def from_density(cls, current_density: QuantityLike, area: QuantityLike, **kwargs) -> "Galvanostatic":
+    def from_density(cls, current_density: QuantityLike, area: QuantityLike, **kwargs) -> Galvanostatic:
         """Current from a density (mA/cm^2) and the electrode area (cm^2)."""
         j = magnitude(current_density, "mA/cm^2", name="current_density")
         a = magnitude(area, "cm^2", name="area")
@@ -137,6 +138,7 @@ class Galvanostatic(_Technique):
 
     @property
     def limited(self) -> bool:
+        """Whether a potential or current limit can end the technique early."""
         return self.e_min is not None or self.e_max is not None
 
     def _limited(self):
@@ -166,6 +168,7 @@ class Potentiostatic(_Technique):
 
     @property
     def limited(self) -> bool:
+        """Whether a potential or current limit can end the technique early."""
         return self.i_min is not None or self.i_max is not None
 
     def _limited(self):
@@ -210,10 +213,12 @@ class CV(_Technique):
         return out
 
     def path_length(self) -> float:
+        """Volts swept over all cycles."""
         v = self.vertices()
-        return sum(abs(b - a) for a, b in zip(v, v[1:]))
+        return sum(abs(b - a) for a, b in zip(v, v[1:], strict=False))
 
     def duration(self) -> float:
+        """Seconds the sweep takes at its scan rate."""
         return self.path_length() / self.scan_rate
 
     def expected_points(self) -> int:
@@ -293,4 +298,4 @@ class GEIS(_Impedance):
                 ("dc-amplitude", self.dc - self.amplitude, "current_A")]
 
 
-Technique = Union[OCV, Galvanostatic, Potentiostatic, CV, PEIS, GEIS]
+Technique = OCV | Galvanostatic | Potentiostatic | CV | PEIS | GEIS

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .gas import baseline_fraction, integrate_amount
+from labctl.analysis.gas import baseline_fraction, integrate_amount
 
 
 def sweep_windows(valve_time_s, valve_position, *, sweep: str = "sweep", end: float) -> list[tuple[float, float]]:
     """(open, close) lab times of each sweep from the recorded valve positions."""
     windows, opened = [], None
-    for t, pos in zip(valve_time_s, valve_position):
+    for t, pos in zip(valve_time_s, valve_position, strict=False):
         if pos == sweep and opened is None:
             opened = float(t)
         elif pos != sweep and opened is not None:

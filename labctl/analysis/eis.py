@@ -14,11 +14,14 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Resistances:
+    """Ohmic and charge-transfer resistance read off a Nyquist plot."""
+
     electrolyte_ohm: float
     interfacial_ohm: float
 
 
 def resistances(freq_Hz, z_re, z_im) -> Resistances:
+    """The high-frequency intercept and the arc's width of an impedance spectrum."""
     f = np.asarray(freq_Hz, float)
     zr = np.asarray(z_re, float)
     mzi = -np.asarray(z_im, float)

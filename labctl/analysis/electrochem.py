@@ -14,11 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .columns import column, lab_time
+from labctl.analysis.columns import column, lab_time
 
 
 @dataclass(frozen=True)
 class Segment:
+    """One plating or stripping segment of a cycling run: when, how much charge, where it ended."""
+
     sign: int          # -1 plating, +1 stripping
     start: int         # row positions in the table, inclusive
     stop: int          # exclusive

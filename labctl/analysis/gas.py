@@ -23,6 +23,8 @@ def molar_volume_L(temperature_K: float, pressure_Pa: float) -> float:
 
 @dataclass(frozen=True)
 class GasAmount:
+    """Moles of one gas released over a recording, and its baseline."""
+
     gas: str
     mol: float
     baseline_fraction: float

@@ -16,6 +16,8 @@ FARADAY = 96485.33212  # C/mol
 
 @dataclass(frozen=True)
 class SodiumInventory:
+    """Where the plated sodium went: stripped, left as metal, lost to the SEI."""
+
     plated_mol: float
     reversible: float      # fractions of plated Na
     dead: float
@@ -24,11 +26,13 @@ class SodiumInventory:
     organic: float
 
     def as_percent(self) -> dict[str, float]:
+        """Each share in percent of the sodium plated."""
         return {k: 100.0 * v for k, v in asdict(self).items() if k != "plated_mol"}
 
 
 def sodium_inventory(plated_C: float, stripped_C: float, d2_mol: float, hd_mol: float,
                      co2_mol: float) -> SodiumInventory:
+    """Shares of the plated sodium: stripped, metallic (titrated D2) and in the SEI."""
     if plated_C <= 0:
         raise ValueError(f"plated charge must be positive, got {plated_C} C")
     plated = plated_C / FARADAY

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .columns import column, lab_time
-from .dems import co2_per_sweep, sweep_windows
-from .eis import Resistances, resistances
-from .electrochem import coulombic_efficiency, segments
-from .gas import baseline_fraction, integrate_amount, molar_volume_L
+from labctl.analysis.columns import column, lab_time
+from labctl.analysis.dems import co2_per_sweep, sweep_windows
+from labctl.analysis.eis import Resistances, resistances
+from labctl.analysis.electrochem import coulombic_efficiency, segments
+from labctl.analysis.gas import baseline_fraction, integrate_amount, molar_volume_L
 
 TITRATION_GASES = ("D2", "HD", "CO2")
 
@@ -73,7 +73,7 @@ def voltage_profiles(run, cycles=(1, 10), *, area_cm2: float | None = None
     q = np.abs(table[column(table, "Q")].to_numpy(float))
     ewe = table[column(table, "Ewe")].to_numpy(float)
     segs = segments(table)
-    pairs = [(a, b) for a, b in zip(segs, segs[1:]) if a.sign < 0 < b.sign]
+    pairs = [(a, b) for a, b in zip(segs, segs[1:], strict=False) if a.sign < 0 < b.sign]
     out = {}
     for k in cycles:
         if k - 1 >= len(pairs):
@@ -88,6 +88,8 @@ def voltage_profiles(run, cycles=(1, 10), *, area_cm2: float | None = None
 
 @dataclass
 class Titration:
+    """What a titration run measured: moles per gas and the baselines they were measured against."""
+
     electrolyte: str | None
     blank: bool
     mol: dict[str, float]
@@ -99,6 +101,7 @@ class Titration:
 
     @property
     def returned(self) -> bool:
+        """Whether every gas was back at its baseline when the recording ended."""
         return not self.still_up
 
 
@@ -132,6 +135,8 @@ def titration(run, gases=TITRATION_GASES) -> Titration:
 
 @dataclass
 class Dems:
+    """What a DEMS run measured: CO2 released after each cycle target."""
+
     electrolyte: str | None
     cycle_targets: list[int]
     co2_mol: list[float]
@@ -141,6 +146,7 @@ class Dems:
 
     @property
     def cumulative_mol(self) -> list[float]:
+        """CO2 released up to each cycle target, mol."""
         return list(np.cumsum(self.co2_mol))
 
 

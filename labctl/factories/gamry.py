@@ -1,4 +1,4 @@
-"""Builds the Gamry Reference 600 potentiostat from its profile entry.
+"""Builds the Gamry Reference 600 potentiostat (driver ``gamry.ref600``) from its profile entry.
 
 The transport names the instrument's section in the Gamry device list: ``REF600-12345`` on a Windows host
 with Gamry Framework, ``sim://REF600-12345`` for the simulated lab's GamryCOM fake.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from labctl.devices.potentiostat.device import Potentiostat
 from labctl.devices.potentiostat.gamry import GamryBackend, load_gamrycom
+from labctl.factories.common import options, simlab
 
 
 def section_and_com(spec, ctx):
@@ -17,27 +18,22 @@ def section_and_com(spec, ctx):
         raise ValueError(f"{spec.name}: no transport given; expected a section like REF600-12345 or "
                          "sim://REF600-12345")
     if transport.startswith("sim://"):
-        if getattr(ctx, "simlab", None) is None:
-            raise ValueError(f"{spec.name}: transport {transport!r} needs the simulated lab ([sim] in the profile)")
+        lab = simlab(spec, ctx)
         section = transport[len("sim://"):]
         if not section:
             raise ValueError(f"{spec.name}: {transport!r} names no device section")
-        return section, ctx.simlab.gamrycom()
+        return section, lab.gamrycom()
     return transport, load_gamrycom(spec.name)
 
 
-def build_gamry(spec, ctx) -> Potentiostat:
-    """The shared potentiostat device over a :class:`GamryBackend`, with the profile's area and limits.
-
-    Options: ``electrode_area_cm2`` (default 1).
-    """
-    options = dict(spec.options or {})
+def build(spec, ctx) -> Potentiostat:
+    """The shared potentiostat device over a :class:`GamryBackend`, with the profile's area and limits."""
+    opts = options(spec)
     section, com = section_and_com(spec, ctx)
     backend = GamryBackend(com, section, ctx.clock, name=spec.name)
     try:
         return Potentiostat(backend, clock=ctx.clock, name=spec.name, limits=dict(spec.limits or {}),
-                            electrode_area_cm2=float(options.get("electrode_area_cm2", 1.0)),
-                            source=f"gamry:{section}")
+                            electrode_area_cm2=float(opts.electrode_area_cm2 or 1.0), source=f"gamry:{section}")
     except BaseException:
         backend.disconnect()
         raise

@@ -18,8 +18,7 @@ import numpy as np
 from labctl.analysis import runs as analyse
 from labctl.analysis.gas import blank_corrected
 from labctl.analysis.inventory import mean_std, sodium_inventory
-
-from . import figures, paper
+from labctl.report import figures, paper
 
 NOT_MEASURED = "not measured"
 
@@ -146,6 +145,7 @@ def _sweeps(amounts) -> str:
 
 
 def table_rows(found: Findings) -> list[dict]:
+    """The report table: each of the paper's numbers beside labctl's."""
     rows = []
     names = [e for e in paper.ELECTROLYTES if e in set(found.ce_first) | set(found.inventory) | set(found.gases)
              | set(found.r_interfacial) | set(found.dems_co2)]
@@ -199,13 +199,14 @@ def verdicts(found: Findings) -> list[str]:
     carb, ether = found.r_interfacial.get("ecdmc"), found.r_interfacial.get("dme")
     if carb and ether:
         ratio = mean_std(carb)[0] / mean_std(ether)[0]
-        out.append(f"interfacial resistance EC:DMC / DME: {ratio:.1f}x vs paper ~{paper.EIS_RATIO_CARBONATE_TO_ETHER:g}x")
+        out.append(f"interfacial resistance EC:DMC / DME: {ratio:.1f}x "
+                   f"vs paper ~{paper.EIS_RATIO_CARBONATE_TO_ETHER:g}x")
     c, d = found.dems_co2.get("ecdmc"), found.dems_co2.get("dme")
     if c and d and (any(math.isnan(x) for x in c[0]) or any(math.isnan(x) for x in d[0])):
         out.append(f"DEMS CO2 EC:DMC / DME over all sweeps: {NOT_MEASURED} (a sweep has no gas samples)")
     elif c and d:
         cs, ds = sum(c[0]), sum(d[0])
-        grows = all(b >= a for a, b in zip(c[0], c[0][1:]))
+        grows = all(b >= a for a, b in zip(c[0], c[0][1:], strict=False))
         out.append(f"DEMS CO2 EC:DMC / DME over all sweeps: {cs / ds if ds else float('inf'):.1f}x "
                    f"(carbonate far above ether: {'yes' if cs > 5 * ds else 'NO'}; "
                    f"carbonate CO2 per sweep grows with cumulative cycles: {'yes' if grows else 'NO'})")

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .paper import ELECTROLYTES  # noqa: E402
+from labctl.report.paper import ELECTROLYTES  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
@@ -24,7 +24,7 @@ def voltage_profiles(profiles: dict[str, dict[int, tuple]], path: Path) -> Path:
     """Ewe against areal capacity for chosen cycles (Fig. 1a,b); ``profiles[electrolyte][cycle] = (mAh/cm2, V)``."""
     cycles = sorted({c for per in profiles.values() for c in per})
     fig, axes = plt.subplots(1, len(cycles), figsize=(5 * len(cycles), 4), squeeze=False)
-    for ax, cycle in zip(axes[0], cycles):
+    for ax, cycle in zip(axes[0], cycles, strict=False):
         for electrolyte, per in profiles.items():
             if cycle in per:
                 cap, ewe = per[cycle]
@@ -69,7 +69,7 @@ def gas_amounts(amounts: dict[str, dict[str, float]], path: Path) -> Path:
     gases = ("D2", "HD", "CO2")
     names = list(amounts)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    for ax, gas in zip(axes, gases):
+    for ax, gas in zip(axes, gases, strict=False):
         ax.bar(range(len(names)), [amounts[n].get(gas, np.nan) * 1e9 for n in names])
         ax.set_title(gas)
         ax.set_ylabel("amount (nmol)")
@@ -80,10 +80,11 @@ def gas_amounts(amounts: dict[str, dict[str, float]], path: Path) -> Path:
 def dems_co2(traces: dict[str, tuple], path: Path) -> Path:
     """CO2 at the MS against time with sealed periods shaded (Fig. 5); ``traces[label] = (t_h, x, sealed)``."""
     fig, axes = plt.subplots(len(traces), 1, figsize=(8, 2.8 * len(traces)), squeeze=False, sharex=True)
-    for ax, (label, (t_h, x, sealed)) in zip(axes[:, 0], traces.items()):
+    for ax, (label, (t_h, x, sealed)) in zip(axes[:, 0], traces.items(), strict=False):
         t_h, ppm = np.asarray(t_h, float), np.asarray(x, float) * 1e6
         gaps = np.flatnonzero(np.diff(t_h) > 10 * np.median(np.diff(t_h))) + 1 if len(t_h) > 2 else []
-        for t_part, x_part in zip(np.split(t_h, gaps), np.split(ppm, gaps)):  # no line across sealed spans
+        # no line across sealed spans
+        for t_part, x_part in zip(np.split(t_h, gaps), np.split(ppm, gaps), strict=True):
             ax.plot(t_part, x_part, lw=0.8, color="tab:blue")
         for start, stop in sealed:
             ax.axvspan(start, stop, color="0.85", lw=0)

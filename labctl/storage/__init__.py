@@ -5,8 +5,9 @@ catalog on SQLite to search runs and load streams.
     store.runs({"electrolyte": "dme"}); store.run("3f2a").stream("primary")
 """
 
-from .paths import data_dir
-from .runs import RunSummary, StoredRun
-from .store import Storage
+from labctl.storage.location import CatalogError
+from labctl.storage.paths import data_dir
+from labctl.storage.runs import RunSummary, StoredRun
+from labctl.storage.store import Storage
 
-__all__ = ["Storage", "StoredRun", "RunSummary", "data_dir"]
+__all__ = ["Storage", "StoredRun", "RunSummary", "CatalogError", "data_dir"]

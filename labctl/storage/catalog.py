@@ -7,51 +7,16 @@ SQL tables). Opening is slow (seconds of imports), so ``Storage`` opens it on it
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+
+from labctl.storage.location import CATALOG_FILE, STORAGE_DIR, CatalogLocation
 
 logger = logging.getLogger(__name__)
 
-CATALOG_FILE = "catalog.db"
-STORAGE_DIR = "catalog-storage"  # event tables (SQLite) and any arrays (zarr) written by the catalog
-TABLES_FILE = "tables.sqlite"
 BATCH_ROWS = 10_000
-
-
-def _sqlite_uri(path: Path) -> str:
-    return "sqlite:///" + path.resolve().as_posix()
-
-
-def _initialize(db: Path) -> None:
-    """Create an empty catalog database at *db*, atomically.
-
-    Tiled's ``init_if_not_exists`` runs a whole interpreter to do this; doing it in-process is an order of
-    magnitude faster. It is built under a temporary name and renamed, so a process killed midway never
-    leaves a half-initialised catalog behind.
-    """
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from tiled.alembic_utils import stamp_head
-    from tiled.catalog.alembic_constants import ALEMBIC_DIR, ALEMBIC_INI_TEMPLATE_PATH
-    from tiled.catalog.core import initialize_database
-    from tiled.utils import ensure_specified_sql_driver
-
-    tmp = db.with_name(db.name + f".{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    uri = ensure_specified_sql_driver(_sqlite_uri(tmp))
-
-    async def create() -> None:
-        engine = create_async_engine(uri)
-        try:
-            await initialize_database(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(create())
-    stamp_head(ALEMBIC_INI_TEMPLATE_PATH, ALEMBIC_DIR, uri)
-    os.replace(tmp, db)
 
 
 def remove_catalog(directory: Path) -> None:
@@ -67,25 +32,23 @@ def remove_catalog(directory: Path) -> None:
 
 
 class TiledCatalog:
-    """An embedded Tiled catalog of Bluesky runs: ``catalog.db`` and ``catalog-storage/`` in *directory*."""
+    """A Tiled catalog of Bluesky runs, served in-process: ``catalog.db`` and ``catalog-storage/`` in
+    *directory*, or the shared PostgreSQL catalog at *url* (see :mod:`labctl.storage.location`)."""
 
-    def __init__(self, directory: Path):
-        from tiled.catalog import from_uri
+    def __init__(self, directory: Path, url: str | None = None):
         from tiled.client import from_context
         from tiled.client.context import Context
         from tiled.server.app import build_app
 
         self.directory = Path(directory)
-        storage = self.directory / STORAGE_DIR
-        (storage / "data").mkdir(parents=True, exist_ok=True)
-        db = self.directory / CATALOG_FILE
-        if not db.exists():
-            _initialize(db)
-        adapter = from_uri(
-            _sqlite_uri(db),
-            writable_storage=[storage / "data", _sqlite_uri(storage / TABLES_FILE)],
-        )
-        self._context = Context.from_app(build_app(adapter))
+        self.location = CatalogLocation.of(self.directory, url)
+        self.location.claim()
+        try:
+            self.location.ensure_initialized()
+            self._context = Context.from_app(build_app(self.location.adapter()))
+        except BaseException:
+            self.location.release()
+            raise
         self.client = from_context(self._context)
 
     # -- writing -------------------------------------------------------------------------------------
@@ -128,12 +91,15 @@ class TiledCatalog:
         return out
 
     def metadata(self, uid: str) -> dict[str, Any]:
+        """The catalog entry's metadata (start and stop documents) of run *uid*."""
         return dict(self.client[uid].metadata)
 
     def uids(self) -> list[str]:
+        """Every run uid in the catalog."""
         return list(self.client)
 
     def streams(self, uid: str) -> list[str]:
+        """The stream names of run *uid*."""
         return list(self.client[uid])
 
     def read_stream(self, uid: str, name: str):
@@ -145,7 +111,11 @@ class TiledCatalog:
         return self.client[uid][name].base["internal"].read()
 
     def close(self) -> None:
-        self._context.close()
+        """Close the catalog's database connection (and let this process open it again)."""
+        try:
+            self._context.close()
+        finally:
+            self.location.release()
 
 
 def metadata_key(key: str) -> str:

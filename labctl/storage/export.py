@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runs import StoredRun
+from labctl.storage.runs import StoredRun
 
 FORMATS = ("csv", "hdf5")
 
@@ -18,6 +18,7 @@ def csv_header(key: str, units: str) -> str:
 
 
 def split_header(header: str) -> tuple[str, str]:
+    """(name, unit) of a CSV column header ``name [unit]``."""
     if header.endswith("]") and " [" in header:
         key, units = header[:-1].rsplit(" [", 1)
         return key, units
@@ -25,6 +26,7 @@ def split_header(header: str) -> tuple[str, str]:
 
 
 def export_csv(run: StoredRun, dest: Path) -> list[Path]:
+    """One CSV file per stream of *run* into *dest*."""
     out = []
     for stream in run.streams:
         df = run.table(stream)
@@ -38,6 +40,7 @@ def export_csv(run: StoredRun, dest: Path) -> list[Path]:
 
 
 def export_hdf5(run: StoredRun, dest: Path) -> list[Path]:
+    """One HDF5 file of *run* (a group per stream, units as attributes) into *dest*."""
     import h5py
 
     path = dest / f"{run.uid[:8]}.h5"
@@ -64,6 +67,7 @@ def export_hdf5(run: StoredRun, dest: Path) -> list[Path]:
 
 
 def export(run: StoredRun, dest: Path, fmt: str) -> list[Path]:
+    """Export *run* as *fmt* (``csv`` or ``hdf5``) into *dest*; the files written."""
     if fmt not in FORMATS:
         raise ValueError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
     dest = Path(dest)

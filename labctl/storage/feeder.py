@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from .jsonl import read_from
-from .recorder import JsonlRecorder
+from typing_extensions import override
+
+from labctl.storage.jsonl import read_from
+from labctl.storage.recorder import JsonlRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class CatalogFeeder:
 
     # -- RunEngine side ------------------------------------------------------------------------------
 
+    @override
     def __call__(self, name: str, doc: dict) -> None:
         with self._state:
             loc = self.recorder.record(name, doc)
@@ -100,6 +103,7 @@ class CatalogFeeder:
 
     @property
     def backlog_rows(self) -> int:
+        """Rows received but not yet indexed."""
         return self._backlog
 
     # -- worker side ---------------------------------------------------------------------------------

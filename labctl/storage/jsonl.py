@@ -8,8 +8,8 @@ a process killed mid-write leaves at most one partial line, which is skipped, ne
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import orjson
@@ -40,6 +40,7 @@ def encode(name: str, doc: dict) -> bytes:
 
 
 def decode(line: bytes) -> tuple[str, dict]:
+    """(document name, document) from one JSON line."""
     item = orjson.loads(line)
     return item["name"], item["doc"]
 

@@ -30,5 +30,5 @@ def data_dir(profile_value: str | None = None) -> Path:
 
 def run_relpath(uid: str, start_time: float) -> Path:
     """Path of a run's JSON-lines file relative to ``runs/``, dated in UTC so it never depends on the host."""
-    day = _dt.datetime.fromtimestamp(start_time, tz=_dt.timezone.utc)
+    day = _dt.datetime.fromtimestamp(start_time, tz=_dt.UTC)
     return Path(f"{day:%Y}", f"{day:%m}", f"{day:%d}", f"{uid}.jsonl")

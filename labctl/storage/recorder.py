@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .jsonl import encode
-from .paths import run_relpath
+from labctl.storage.jsonl import encode
+from labctl.storage.paths import run_relpath
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class JsonlRecorder:
         return None
 
     def record(self, name: str, doc: dict) -> tuple[str, Path, int, int] | None:
+        """Append one document to its run's file; (uid, path, rows, bytes) when a run's file was written."""
         line = encode(name, doc)
         with self._lock:
             if name == "start":
@@ -134,6 +135,7 @@ class JsonlRecorder:
                     run.dirty = False
 
     def has_open_runs(self) -> bool:
+        """Whether a run has started and not stopped."""
         with self._lock:
             return bool(self._runs)
 

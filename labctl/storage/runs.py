@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-from .jsonl import read_documents
+from labctl.storage.jsonl import read_documents
 
 INCOMPLETE = "incomplete"
 
@@ -28,7 +28,8 @@ class RunSummary:
     path: Path
 
     @classmethod
-    def from_docs(cls, start: dict, stop: dict | None, path: Path) -> "RunSummary":
+    def from_docs(cls, start: dict, stop: dict | None, path: Path) -> RunSummary:
+        """The summary of a run from its start and stop documents."""
         stop = stop or {}
         status = stop.get("exit_status")
         return cls(
@@ -88,14 +89,17 @@ class StoredRun:
 
     @property
     def uid(self) -> str:
+        """The run's uid."""
         return self.start["uid"]
 
     @property
     def summary(self) -> RunSummary:
+        """The run's one-line summary."""
         return RunSummary.from_docs(self.start, self.stop, self.path)
 
     @property
     def streams(self) -> list[str]:
+        """The names of the run's streams, in the order they were declared."""
         return list(dict.fromkeys(d.get("name", "primary") for d in self.descriptors))
 
     def documents(self) -> Iterator[tuple[str, dict]]:
@@ -103,6 +107,7 @@ class StoredRun:
         return read_documents(self.path)
 
     def data_keys(self, stream: str) -> dict[str, dict]:
+        """The data keys of *stream* (units, dtype, source)."""
         keys: dict[str, dict] = {}
         for d in self.descriptors:
             if d.get("name", "primary") == stream:

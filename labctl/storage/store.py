@@ -9,13 +9,14 @@ import threading
 import uuid as _uuid
 from pathlib import Path
 
-from .catalog import TiledCatalog, remove_catalog
-from .export import export as _export
-from .feeder import CatalogFeeder
-from .jsonl import decode, read_documents
-from .paths import run_relpath
-from .recorder import JsonlRecorder
-from .runs import INCOMPLETE, RunSummary, StoredRun
+from labctl.storage.catalog import TiledCatalog, remove_catalog
+from labctl.storage.export import export as _export
+from labctl.storage.feeder import CatalogFeeder
+from labctl.storage.jsonl import decode, read_documents
+from labctl.storage.location import CatalogLocation
+from labctl.storage.paths import run_relpath
+from labctl.storage.recorder import JsonlRecorder
+from labctl.storage.runs import INCOMPLETE, RunSummary, StoredRun
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +28,17 @@ class Storage:
 
     The catalog opens on a background thread (it takes seconds); calls that need it wait for it. If it
     cannot be opened at all, listing falls back to scanning the files, so nothing recorded is ever lost
-    from view.
+    from view. With *catalog* (a PostgreSQL URL) runs are indexed into that catalog, shared with other
+    PCs; its server is reached once here (:class:`~labctl.storage.location.CatalogError` if it cannot be),
+    and this store lists and rebuilds only the runs whose files it holds.
     """
 
     def __init__(self, data_dir: Path, *, max_backlog_rows: int = 50_000, flush_period: float = 0.5,
-                 catalog_factory=TiledCatalog):
+                 catalog_factory=TiledCatalog, catalog: str | None = None):
         self.data_dir = Path(data_dir).expanduser()
+        self.location = CatalogLocation.of(self.data_dir, catalog)
+        self.location.check_reachable()
+        self._catalog_options = {"url": catalog} if catalog else {}
         self.runs_dir = self.data_dir / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self._recorder = JsonlRecorder(self.runs_dir, flush_period=flush_period)
@@ -71,14 +77,14 @@ class Storage:
         self._feeder.close()
         self._recorder.close()
 
-    def __enter__(self) -> "Storage":
+    def __enter__(self) -> Storage:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     def _new_feeder(self) -> CatalogFeeder:
-        return CatalogFeeder(self._recorder, lambda: self._catalog_factory(self.data_dir),
+        return CatalogFeeder(self._recorder, lambda: self._catalog_factory(self.data_dir, **self._catalog_options),
                              max_backlog_rows=self._max_backlog_rows, on_indexed=self._forget_marker)
 
     def _forget_marker(self, uid: str) -> None:
@@ -108,6 +114,7 @@ class Storage:
 
     @property
     def catalog_lock(self) -> threading.RLock:
+        """The lock held while the catalog is written or rebuilt."""
         return self._feeder.lock
 
     # -- finding runs --------------------------------------------------------------------------------
@@ -127,10 +134,11 @@ class Storage:
         pending = {p.name: rel for p in self._recorder.open_dir.iterdir() if (rel := _read_marker(p))}
         self._feeder.ready.wait()
         if self._feeder.error is None:
+            shared = self.location.shared  # other PCs' runs are there too: keep the ones recorded here
             with self._feeder.lock:
-                found = self._feeder.catalog.search(search, None if limit is None else limit + len(pending))
+                found = self._feeder.catalog.search(search, None if limit is None or shared else limit + len(pending))
             out = [self._summary(md) for md in found]
-            out = [s for s in out if s.uid not in pending]
+            out = [s for s in out if s.uid not in pending and (not shared or s.path.exists())]
             paths = [self.runs_dir / rel for rel in pending.values()]
         else:
             out = []
@@ -195,6 +203,8 @@ class Storage:
         remove_catalog(self.data_dir)
         self._feeder = self._new_feeder()
         catalog = self.catalog
+        if self.location.shared:  # only this PC's runs are rebuilt; other PCs' stay as they are
+            catalog.delete([path.stem for path in files])
         count = 0
         with self._feeder.lock:
             for path in files:

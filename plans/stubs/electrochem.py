@@ -23,13 +23,14 @@ from bluesky.protocols import Flyable, Movable
 from bluesky.utils import FailedStatus
 
 from labctl.devices.errors import LimitError
-from labctl.devices.potentiostat.cyclelog import CycleLog
 from labctl.devices.potentiostat.techniques import OCV, Galvanostatic
-
-from .time import wait
+from labctl.devices.records import CycleLog
+from labctl.plans.checks import describe
+from labctl.plans.params import ParameterError
+from labctl.plans.stubs.time import wait
 
 __all__ = ["run_technique", "summarize", "instrument_errors", "validate_all", "check_window", "CycleLog",
-           "cycle_techniques", "cycle_block", "PLATE_E_MIN"]
+           "cycle_techniques", "cycle_block", "electrode_area", "check_plating_window", "PLATE_E_MIN"]
 
 #: default plating cutoff (V vs the counter/reference): a Na||Cu cell far below this is shorted or dry
 PLATE_E_MIN = -1.0
@@ -38,9 +39,28 @@ PLATE_E_MIN = -1.0
 STRIP_TIME_FACTOR = 2.0
 
 
+def electrode_area(pstat) -> float:
+    """The electrode area (cm^2) of a potentiostat or its description; ParameterError unless positive."""
+    area = getattr(pstat, "electrode_area_cm2", None)
+    if area is None:
+        area = describe(pstat).electrode_area_cm2
+    if area is None or not area > 0:
+        raise ParameterError(f"{pstat.name}: electrode_area must be positive, got {area} cm^2")
+    return float(area)
+
+
+def check_plating_window(pstat, strip_cutoff: float, plate_e_min: float | None) -> None:
+    """Both cutoffs inside the instrument's window, and the plating cutoff below the stripping one."""
+    check_window(pstat, strip_cutoff=strip_cutoff, plate_e_min=plate_e_min)
+    if plate_e_min is not None and not plate_e_min < strip_cutoff:
+        raise ParameterError(f"plate_e_min={plate_e_min:g} V is not below strip_cutoff={strip_cutoff:g} V: "
+                             "give the lower cutoff below the upper one")
+
+
 def check_window(pstat, **potentials) -> None:
     """Refuse a plan's potential (``strip_cutoff="12 V"`` as a float in V) outside the instrument's voltage
-    window, naming the plan's parameter rather than the technique field it becomes."""
+    window, naming the plan's parameter rather than the technique field it becomes. *pstat* is the device or
+    its description."""
     window = (getattr(pstat, "limits", {}) or {}).get("voltage_V")
     if window is None:
         return
@@ -52,7 +72,8 @@ def check_window(pstat, **potentials) -> None:
 
 
 def validate_all(pstat, techniques) -> None:
-    """Check every technique against the instrument's limits before anything moves (raises LimitError)."""
+    """Check every technique against the instrument's limits before anything moves (raises LimitError).
+    *pstat* is the device or its description."""
     limits = getattr(pstat, "limits", {}) or {}
     for technique in techniques:
         technique.validate(limits)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import bluesky.plan_stubs as bps
 from bluesky.protocols import Movable, Readable
 
+from labctl.devices.errors import LimitError
 from labctl.devices.units import magnitude
-
-from .time import wait
+from labctl.plans.checks import describe
+from labctl.plans.stubs.time import wait
 
 
 def set_flow(pump: Movable, rate, *, direction: str | None = None):
@@ -25,19 +26,35 @@ def set_flow(pump: Movable, rate, *, direction: str | None = None):
 
 
 def signed_rate(rate, direction: str | None = None) -> float:
-    """µL/h, negative for withdrawal."""
+    """µL/h, negative for withdrawal; with a *direction* the rate must not be negative (it would say the
+    opposite of the direction)."""
     uL_h = magnitude(rate, "uL/h", name="rate")
     if direction is None:
         return uL_h
     if direction not in ("infuse", "withdraw"):
         raise ValueError(f"direction must be 'infuse' or 'withdraw', not {direction!r}")
-    return abs(uL_h) if direction == "infuse" else -abs(uL_h)
+    if uL_h < 0:
+        raise ValueError(f"rate={rate!r} is negative while direction={direction!r} says which way: "
+                         "give a positive rate")
+    return uL_h if direction == "infuse" else -uL_h
+
+
+def check_rates(pump, *rates: float) -> None:
+    """Refuse any rate (µL/h, either sign; 0 stops) outside what *pump* (a device or its description) allows."""
+    known = describe(pump).rate_range_uL_h
+    if known is None:
+        return
+    lo, hi = known
+    for rate in rates:
+        if rate != 0 and not lo <= abs(rate) <= hi:
+            raise LimitError(f"{pump.name}: rate {abs(rate):g} uL/h is outside {lo:.4g}-{hi:.4g} uL/h")
 
 
 def flow_segment(pump: Movable, clock: Movable, rate, duration, *, direction: str | None = None,
                  read_every="1 min", stream: str = "fluidics", readables: tuple[Readable, ...] = ()):
     """Pump at *rate* for *duration* of lab time, reading pump, clock and *readables* into *stream* at the
-    start, every *read_every* and at the end. The pump is left running (the caller decides what comes next)."""
+    start, every *read_every* and at the end. The pump is left running (the caller decides what comes next);
+    a pause takes effect before the next reading period, and the pump keeps its flow meanwhile."""
     seconds = magnitude(duration, "s", name="duration")
     period = magnitude(read_every, "s", name="read_every")
     if not seconds >= 0:
@@ -50,6 +67,7 @@ def flow_segment(pump: Movable, clock: Movable, rate, duration, *, direction: st
     left = seconds
     while left > 1e-9:
         step = min(period, left)
+        yield from bps.checkpoint()   # a pause (Ctrl-C) takes effect within one reading period
         yield from wait(clock, step)
         left -= step
         yield from bps.trigger_and_read(devices, name=stream)

@@ -1,20 +1,24 @@
 """Mass-spectrometer building blocks: sample the gas stream, record until a condition, wait for a baseline.
 
 They open no run. The MS is any device with ``fraction_<gas>``/``pressure_<gas>`` readings and a settable
-``filament`` (see ``labctl.devices.ms.device``); ``clock`` is the lab clock device. Every event carries the
+``filament`` (see ``labctl.devices.mass_spectrometer.device``); ``clock`` is the lab clock device. Every event
+carries the
 lab clock, the MS and any *extra* readables (an MFC, say), so flow, gas and time line up.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
 
 import bluesky.plan_stubs as bps
 from bluesky.protocols import Movable, Readable
 
-from .time import wait
+from labctl.devices.errors import LimitError
+from labctl.plans.checks import describe
+from labctl.plans.params import ParameterError
+from labctl.plans.stubs.time import wait
 
 
 class BaselineTimeout(RuntimeError):
@@ -35,6 +39,18 @@ def fraction_key(ms: Readable, gas: str) -> str:
         watched = sorted(k[len(prefix):] for k in keys if k.startswith(prefix))
         raise ValueError(f"{ms.name} does not watch {gas!r}; it watches {', '.join(watched) or 'nothing'}")
     return key
+
+
+def check_watched(ms, gas: str) -> None:
+    """ParameterError unless *ms* (a device or its description) watches *gas*; says which gases it watches."""
+    gases = describe(ms).gases
+    if gases is None:
+        try:
+            fraction_key(ms, gas)
+        except ValueError as exc:
+            raise ParameterError(str(exc)) from None
+    elif gas not in gases:
+        raise ParameterError(f"{ms.name} does not watch {gas!r}; it watches {', '.join(sorted(gases)) or 'nothing'}")
 
 
 def sample(ms: Readable, clock: Readable, extra: Iterable[Readable] = (), *, stream: str = "primary"):
@@ -111,6 +127,7 @@ def record(ms: Readable, clock: Movable, *, duration: float | None = None,
         if duration is not None and now - start >= duration - 1e-9:
             return last
         step = period if duration is None else min(period, start + duration - now)
+        yield from bps.checkpoint()   # a pause (Ctrl-C) takes effect within one reading period
         yield from wait(clock, step)
 
 
@@ -161,4 +178,37 @@ def settle(ms: Readable, clock: Movable, *, thresholds: Mapping[str, float], car
                     words.append(f"{gas} at {value:.6g} (threshold {thresholds[gas]:g})")
             detail = ", ".join(words) if words else f"clean for only {now - since:g} s of the {hold:g} s hold"
             raise BaselineTimeout(f"{ms.name}: no stable baseline after {timeout:g} s: {detail}", above)
+        yield from bps.checkpoint()   # a pause (Ctrl-C) takes effect within one reading period
         yield from wait(clock, min(period, start + timeout - now) if since is None else period)
+
+
+#: readings averaged by each baseline test of a titration or DEMS release (1 min at the default 5 s period)
+AVERAGE = 12
+#: how far above its baseline a gas may stay for a release to count as finished, at the least
+RETURN_MARGIN = 2e-5
+#: a gas is back at its baseline when the averaged reading is within this many standard errors of it
+NOISE_SIGMAS = 4.0
+
+
+def back_at(base: Level, gases, key: Callable[[str], str]) -> dict[str, float]:
+    """Thresholds for "back at baseline": the baseline level plus the larger of a fixed margin and the noise
+    of an averaged reading (a quiet m/z 3 or 4 on an RGA scatters by ~5e-5 of the carrier)."""
+    out = {}
+    for gas in gases:
+        k = key(gas)
+        noise = NOISE_SIGMAS * base.std[k] / AVERAGE ** 0.5
+        out[gas] = min(1.0, base.mean[k] + max(RETURN_MARGIN, noise))
+    return out
+
+
+def gas_conditions(temperature_K: float, pressure_Pa: float, carrier_flow_mL_min: float) -> dict:
+    """What the analysis needs to turn fractions into moles, recorded with the run."""
+    return {"gas_temperature_K": temperature_K, "gas_pressure_Pa": pressure_Pa,
+            "carrier_flow_mL_min": carrier_flow_mL_min}
+
+
+def check_setpoint(mfc, flow_mL_min: float) -> None:
+    """LimitError if *flow_mL_min* is outside what *mfc* (a device or its description) allows."""
+    known = describe(mfc).setpoint_range_mL_min
+    if known is not None and not known[0] <= flow_mL_min <= known[1]:
+        raise LimitError(f"{mfc.name}: setpoint {flow_mL_min:g} mL/min is outside {known[0]:g}..{known[1]:g} mL/min")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import serial
 
-from .core import ProtocolCore
-from .registry import get, names, register, unregister
+from labctl.sim.serial.core import ProtocolCore
+from labctl.sim.serial.registry import get, names, register, unregister
 
 __all__ = ["ProtocolCore", "get", "install_url_handler", "names", "register", "unregister"]
 
 
 def install_url_handler() -> None:
+    """Make ``sim://NAME`` open the simulator registered under NAME (pyserial URL handler)."""
     if __name__ not in serial.protocol_handler_packages:
         serial.protocol_handler_packages.append(__name__)

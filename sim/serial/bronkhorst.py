@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from .core import ProtocolCore
+from labctl.sim.serial.core import ProtocolCore
 
 DLE, STX, ETX = 0x10, 0x02, 0x03
 INT8, INT16, INT32, STRING = 0x00, 0x20, 0x40, 0x60
@@ -38,6 +38,8 @@ class _Reject(Exception):
 
 
 class ProparInstrument(ProtocolCore):
+    """A Bronkhorst instrument's propar firmware over an MFC of the world."""
+
     serial_settings = {"baudrate": 38400, "bytesize": 8, "parity": "N", "stopbits": 1}
 
     def __init__(self, name: str, world, *, node: int = 0x80, address: int | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from .core import ProtocolCore
+from labctl.sim.serial.core import ProtocolCore
 
 VOLUME_UL = {"ml": 1e3, "ul": 1.0, "nl": 1e-3, "pl": 1e-6}
 TIME_H = {"h": 1.0, "hr": 1.0, "min": 1 / 60, "s": 1 / 3600}

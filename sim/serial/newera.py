@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from .core import ProtocolCore
+from labctl.sim.serial.core import ProtocolCore
 
 STX, ETX = 0x02, 0x03
 RATE_UNITS = {"UH": 1.0, "UM": 60.0, "MH": 1000.0, "MM": 60000.0}

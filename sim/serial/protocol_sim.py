@@ -12,10 +12,12 @@ import urllib.parse
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
-from . import registry
+from labctl.sim.serial import registry
 
 
 class Serial(SerialBase):
+    """pyserial's interface over a simulator registered under a ``sim://`` name."""
+
     def open(self):
         if self._port is None:
             raise SerialException("port must be configured before use")

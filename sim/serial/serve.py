@@ -11,7 +11,7 @@ import socket
 import socketserver
 import threading
 
-from .core import ProtocolCore
+from labctl.sim.serial.core import ProtocolCore
 
 
 class TcpServer:
@@ -21,7 +21,7 @@ class TcpServer:
         self.core = core
 
         class Handler(socketserver.BaseRequestHandler):
-            def handle(inner):
+            def handle(inner):  # noqa: N805 (self is the server, outside)
                 sock = inner.request
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 while True:
@@ -55,7 +55,7 @@ class TcpServer:
     def url(self) -> str:
         return f"socket://{self.host}:{self.port}"
 
-    def start(self) -> "TcpServer":
+    def start(self) -> TcpServer:
         self._thread.start()
         return self
 
@@ -102,7 +102,7 @@ class PtyServer:
             if reply:
                 os.write(self._master, reply)
 
-    def start(self) -> "PtyServer":
+    def start(self) -> PtyServer:
         self._thread.start()
         return self
 

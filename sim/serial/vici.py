@@ -21,12 +21,14 @@ from __future__ import annotations
 import re
 import string
 
-from .core import ProtocolCore
+from labctl.sim.serial.core import ProtocolCore
 
 _IDS = set(string.digits + string.ascii_uppercase)
 
 
 class ViciValve(ProtocolCore):
+    """A VICI actuator's firmware over a valve of the world."""
+
     serial_settings = {"baudrate": 9600, "bytesize": 8, "parity": "N", "stopbits": 1}
 
     VERSION_MAIN = ("Dec 15 2011", "15:02:20", "UA_MAIN_CT")

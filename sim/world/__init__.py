@@ -10,13 +10,14 @@ Simulators (``labctl.sim.serial``) and SDK fakes (``labctl.sim.sdk``) act on it 
     world.mass_spec(name); world.gas.connect_vessel(name); world.titration; world.inject_fault(target, fault)
 """
 
-from .cell import KINDS
-from .channel import EisSample, Limit, PotentiostatChannel, Sample, Step, eis_point_time
-from .fluidics import SyringePump
-from .gas import FlowController, GasPort, TitrationVial, Valve
-from .ms import MassSpec
-from .params import ELECTROLYTES, FARADAY, MOLAR_VOLUME_ML, SPECIES, Electrolyte
-from .world import World, _CellView as Cell
+from labctl.sim.world.cell import KINDS
+from labctl.sim.world.channel import EisSample, Limit, PotentiostatChannel, Sample, Step, eis_point_time
+from labctl.sim.world.fluidics import SyringePump
+from labctl.sim.world.gas import FlowController, GasPort, TitrationVial, Valve
+from labctl.sim.world.ms import MassSpec
+from labctl.sim.world.params import ELECTROLYTES, FARADAY, MOLAR_VOLUME_ML, SPECIES, Electrolyte
+from labctl.sim.world.world import CellView as Cell
+from labctl.sim.world.world import World
 
 __all__ = [
     "Cell", "ELECTROLYTES", "EisSample", "Electrolyte", "FARADAY", "FlowController", "GasPort", "KINDS", "Limit",

@@ -13,9 +13,24 @@ import math
 
 import numpy as np
 
-from .headspace import GasVolume
-from .params import (C_DL, C_SURFACE, E_BARE_REST, E_OXIDATION, FARADAY, J_LIMIT, Q_NUC, Q_REF_CAPACITY,
-                     Q_TAIL, SEI_R_GROWTH, TAU_REST_BARE, TAU_REST_METAL, THERMAL_V, Electrolyte, electrolyte)
+from labctl.sim.world.headspace import GasVolume
+from labctl.sim.world.params import (
+    C_DL,
+    C_SURFACE,
+    E_BARE_REST,
+    E_OXIDATION,
+    FARADAY,
+    J_LIMIT,
+    Q_NUC,
+    Q_REF_CAPACITY,
+    Q_TAIL,
+    SEI_R_GROWTH,
+    TAU_REST_BARE,
+    TAU_REST_METAL,
+    THERMAL_V,
+    Electrolyte,
+    electrolyte,
+)
 
 KINDS = ("coin", "dems", "liquid", "afm")
 HEADSPACE_ML = {"coin": 0.5, "dems": 3.0, "liquid": 0.01, "afm": 5.0}
@@ -23,6 +38,8 @@ LIQUID_CELL_UL = 2.0      # electrolyte volume of the liquid-cell chip's flow pa
 
 
 class Cell:
+    """A cell of the simulated world: its electrodes, electrolyte and interphase."""
+
     def __init__(self, name: str, kind: str, electrolyte_key: str, area_cm2: float, t: float):
         if kind not in KINDS:
             raise ValueError(f"unknown cell kind {kind!r}; choose from {KINDS}")

@@ -26,6 +26,8 @@ Z_NOISE = 3e-3          # relative impedance noise (x 5 above 10 kHz)
 
 @dataclass(frozen=True)
 class Limit:
+    """A potential or current limit that ends a step."""
+
     var: str            # "Ewe" | "I"
     op: str             # "<" | ">"
     value: float
@@ -48,6 +50,8 @@ class Limit:
 
 @dataclass(frozen=True)
 class Step:
+    """One step a potentiostat channel runs: what it controls, its limits and how it records."""
+
     mode: str
     value: float = 0.0
     duration: float | None = None
@@ -86,6 +90,8 @@ class Step:
 
 
 class Sample(NamedTuple):
+    """One recorded time-domain row."""
+
     t: float        # s since the channel started
     step: int
     Ewe: float      # V
@@ -95,6 +101,8 @@ class Sample(NamedTuple):
 
 
 class EisSample(NamedTuple):
+    """One recorded impedance row."""
+
     t: float
     step: int
     freq: float     # Hz
@@ -111,6 +119,8 @@ def eis_point_time(freq: float) -> float:
 
 
 class PotentiostatChannel:
+    """A potentiostat channel of the world: runs steps on the cell connected to it."""
+
     def __init__(self, world, name: str, rng: np.random.Generator):
         self._world, self.name, self._rng = world, name, rng
         self._cell = None

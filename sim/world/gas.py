@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from .headspace import GasVolume
-from .params import FARADAY, MOLAR_VOLUME_ML, SPECIES
+from labctl.sim.world.headspace import GasVolume
+from labctl.sim.world.params import FARADAY, MOLAR_VOLUME_ML, SPECIES
 
 LINE_SEGMENTS_ML = (0.1, 0.1, 0.1, 0.1)   # 2 m of 0.5 mm i.d. tubing, in four segments
 MS_INLET_ML = 0.05                         # mixing volume at the capillary inlet
@@ -41,6 +41,8 @@ def _expm(a: np.ndarray) -> np.ndarray:
 
 
 class Valve:
+    """The two-position valve on the gas line."""
+
     def __init__(self, world, name: str, move_time_s: float = VALVE_MOVE_S):
         self._world, self.name, self.move_time_s = world, name, move_time_s
         self._position, self._target, self._arrive = "A", None, None
@@ -78,6 +80,8 @@ class Valve:
 
 
 class FlowController:
+    """The carrier-gas mass-flow controller."""
+
     def __init__(self, world, name: str, capacity_mL_min: float, fluid: str, rng):
         if not capacity_mL_min > 0:
             raise ValueError(f"mfc {name}: capacity must be positive")

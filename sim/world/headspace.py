@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .params import MOLAR_VOLUME_ML, SPECIES, SPECIES_INDEX
+from labctl.sim.world.params import MOLAR_VOLUME_ML, SPECIES, SPECIES_INDEX
 
 
 class GasVolume:

@@ -8,10 +8,9 @@ patterns, on top of the residual-gas background, with noise that falls with the 
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from .params import SPECIES
+from labctl.sim.world.params import SPECIES
 
 P_INLET_TORR = 2e-6           # chamber pressure with the capillary open
 S_BASE = 2e-4                 # A/Torr for N2 at 1 mA emission, Faraday cup
@@ -34,6 +33,8 @@ SHOT_NOISE_REL = 2e-3
 
 
 class MassSpec:
+    """The mass spectrometer's head: ion currents from the gas that reaches it."""
+
     def __init__(self, world, name: str, rng: np.random.Generator):
         self._world, self.name, self._rng = world, name, rng
         self._emission, self._burned, self._hv, self._nf = 0.0, False, 0.0, 2

@@ -96,6 +96,7 @@ ELECTROLYTES: dict[str, Electrolyte] = {
 
 
 def electrolyte(key: str) -> Electrolyte:
+    """The electrolyte called *key*; KeyError listing the known ones."""
     try:
         return ELECTROLYTES[key]
     except KeyError:

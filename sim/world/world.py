@@ -17,11 +17,11 @@ import zlib
 
 import numpy as np
 
-from .cell import Cell
-from .channel import PotentiostatChannel
-from .fluidics import SyringePump
-from .gas import FlowController, GasPort, TitrationVial, Valve
-from .ms import MassSpec
+from labctl.sim.world.cell import Cell
+from labctl.sim.world.channel import PotentiostatChannel
+from labctl.sim.world.fluidics import SyringePump
+from labctl.sim.world.gas import FlowController, GasPort, TitrationVial, Valve
+from labctl.sim.world.ms import MassSpec
 
 COUPLED_STEP = 1.0      # s
 
@@ -36,6 +36,8 @@ FAULTS = {
 
 
 class World:
+    """The simulated world: cells, channels, pumps, gas line and MS, stepped lazily to the clock's time."""
+
     def __init__(self, clock, seed: int = 0, noise: float = 1.0):
         if not noise >= 0:
             raise ValueError(f"noise must be >= 0, got {noise}")
@@ -51,7 +53,7 @@ class World:
         self.gas._wt = clock.now()
         self.titration = TitrationVial(self)
         self._busy = False
-        self._views: dict[str, _CellView] = {}
+        self._views: dict[str, CellView] = {}
 
     def _rng(self, name: str) -> np.random.Generator:
         return np.random.default_rng([self.seed, zlib.crc32(name.encode())])
@@ -171,14 +173,14 @@ class World:
             inner._wt = now
             if name == self.gas._vessel:
                 self._sync(self.gas)
-            cell = _CellView(self, inner)
+            cell = CellView(self, inner)
             self._cells[name] = cell._cell
             self._views[name] = cell
             if channel is not None:
                 self.connect(channel, name)
             return cell
 
-    def cell(self, name: str) -> "_CellView":
+    def cell(self, name: str) -> CellView:
         with self._lock:
             try:
                 return self._views[name]
@@ -295,7 +297,7 @@ class World:
         raise KeyError(f"nothing named {target!r} to break")
 
 
-class _CellView:
+class CellView:
     """A cell as simulators see it: read-outs under the world lock, brought up to date first."""
 
     def __init__(self, world: World, cell: Cell):

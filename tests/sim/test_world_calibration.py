@@ -1,10 +1,9 @@
 """The simulated cells reproduce the paper's figures when driven exactly as the paper's protocols."""
 
 import pytest
+from test_world_kit import coin_lab, coulombic_efficiency, plate_strip, run_program
 
 from labctl.sim.world import FARADAY, MOLAR_VOLUME_ML
-
-from test_world_kit import coin_lab, coulombic_efficiency, plate_strip, run_program
 
 PAPER = {  # electrolyte: CE1, CE10 (lower bound for dme), SEI share cycle 1, dead share cycle 1 (percent)
     "ecdmc": (24, 22, 34, 42),
@@ -137,5 +136,5 @@ def test_dems_co2_far_above_for_carbonate_and_growing_with_cycles():
     assert carbonate[0] < carbonate[1] < carbonate[2]
     assert carbonate[2] > 1.8 * carbonate[0]            # SEI ~0.1 C/cm^2 after cycle 1, ~1 C/cm^2 by cycle 10
     assert max(ether) < 1.1 * min(ether)
-    for c, e in zip(carbonate, ether):
+    for c, e in zip(carbonate, ether, strict=False):
         assert c > 10 * e

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+from test_world_kit import coin_lab, plate_strip, run_program
 
 from labctl.sim.world import EisSample, Limit, Step, eis_point_time
-
-from test_world_kit import coin_lab, plate_strip, run_program
 
 AREA = 1.767
 

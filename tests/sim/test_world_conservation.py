@@ -1,12 +1,11 @@
 """What goes in comes out: charge, gas and liquid are conserved through the public read-outs."""
 
 import pytest
+from test_world_calibration import SimLabDems
+from test_world_kit import coin_lab, plate_strip, run_program
 
 from labctl.sim.world import MOLAR_VOLUME_ML, Step
 from labctl.sim.world.params import C_SURFACE
-
-from test_world_kit import coin_lab, plate_strip, run_program
-from test_world_calibration import SimLabDems
 
 
 def _measured(samples, step: int) -> float:
@@ -48,7 +47,7 @@ def test_on_a_na_covered_electrode_the_cell_holds_exactly_the_charge_measured(el
     cell, i = lab.world.cell("coin"), 0.5e-3 * 1.767
     run_program(lab, "vmp3:1", [Step("cc", value=-i, duration=7200.0, record_dt=60.0)])   # a 1 mAh/cm^2 seed
     prev = cell.inventory()
-    for n in range(3):
+    for _ in range(3):
         samples = run_program(lab, "vmp3:1", [Step("cc", value=-i, duration=1800.0, record_dt=60.0),
                                                Step("cc", value=i, duration=240.0, record_dt=60.0)])
         inv = cell.inventory()

@@ -4,11 +4,10 @@ import tomllib
 from importlib import resources
 
 import pytest
+from test_world_kit import coin_lab
 
 from labctl.sim.lab import SimLab
 from labctl.sim.world import Step
-
-from test_world_kit import coin_lab
 
 
 def test_pump_stalls_when_empty_and_when_blocked():
@@ -151,8 +150,7 @@ def test_operator_actions():
         op.perform("inject_d2o")
 
 
-def test_simlab_serial_lookup_refuses_unknown_drivers():
-    lab = coin_lab("dme")
+def test_simlab_serial_lookup_refuses_unknown_drivers(closing):
+    lab = closing(coin_lab("dme"))
     with pytest.raises(ValueError, match="no protocol simulator"):
         lab.serial("x", "acme.widget", {})
-    lab.close()

@@ -13,13 +13,21 @@ import math
 import threading
 from ctypes import byref, c_bool, c_char_p, c_float, c_int32, c_uint8, c_uint32
 
-from ...errors import InstrumentError
-from ..backend import EndedBy
-from ..techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
-from . import constants as C
-from .ecc import ecc_file, ecc_parameters
-from .structures import (DATA_BUFFER_WORDS, ChannelInfo, CurrentValues, DataBuffer, DataInfo, DeviceInfo,
-                         EccParam, EccParams)
+from labctl.devices.errors import InstrumentError
+from labctl.devices.potentiostat.backend import EndedBy
+from labctl.devices.potentiostat.biologic import constants as C
+from labctl.devices.potentiostat.biologic.ecc import ecc_file, ecc_parameters
+from labctl.devices.potentiostat.biologic.structures import (
+    DATA_BUFFER_WORDS,
+    ChannelInfo,
+    CurrentValues,
+    DataBuffer,
+    DataInfo,
+    DeviceInfo,
+    EccParam,
+    EccParams,
+)
+from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
 
 
 class BioLogicError(InstrumentError):
@@ -179,7 +187,7 @@ class BioLogicBackend:
         array = (EccParam * len(params))()
         define = {C.PARAM_INT: ("BL_DefineIntParameter", c_int32), C.PARAM_BOOL: ("BL_DefineBoolParameter", c_bool),
                   C.PARAM_SINGLE: ("BL_DefineSglParameter", c_float)}
-        for slot, (label, ptype, value, index) in zip(array, params):
+        for slot, (label, ptype, value, index) in zip(array, params, strict=False):
             fname, ctype = define[ptype]
             self._call(fname, label.encode(), ctype(value), c_int32(index), byref(slot))
         ecc = EccParams(len(params), ctypes.cast(array, ctypes.POINTER(EccParam)))
@@ -272,7 +280,7 @@ class BioLogicBackend:
         start = float(info.StartTime)
         for r in range(n):
             raw = {}
-            for (col, kind), word in zip(layout, words[r * cols:(r + 1) * cols]):
+            for (col, kind), word in zip(layout, words[r * cols:(r + 1) * cols], strict=False):
                 if kind == "f":
                     raw[col] = self._float(word)
                 elif kind == "u":

@@ -10,9 +10,9 @@ autorange.
 
 from __future__ import annotations
 
-from ...errors import LimitError
-from .. import techniques as T
-from . import constants as C
+from labctl.devices.errors import LimitError
+from labctl.devices.potentiostat import techniques as T
+from labctl.devices.potentiostat.biologic import constants as C
 
 Param = tuple[str, int, object, int]
 
@@ -60,6 +60,12 @@ def _ocv(t: T.OCV) -> tuple[str, list[Param]]:
     ]
 
 
+def _with_limits(key: str, params: list[Param], limits: list[tuple[str, str, float | None]]) -> tuple[str, list[Param]]:
+    """The technique as it is loaded: its LIMIT variant with the tests of the limits given, if any is."""
+    limits = [limit for limit in limits if limit[2] is not None]
+    return (f"{key}LIMIT", params + _tests(limits)) if limits else (key, params)
+
+
 def _step_duration(duration: float | None) -> float:
     return C.MAX_STEP_DURATION_S if duration is None else duration
 
@@ -76,14 +82,7 @@ def _cp(t: T.Galvanostatic) -> tuple[str, list[Param]]:
         _int("N_Cycles", 0), _int("I_Range", _current_range(t.name, t.current)),
         _int("E_Range", C.E_RANGE_10V), _int("Bandwidth", C.BANDWIDTH),
     ]
-    if not t.limited:
-        return "CP", params
-    limits = []
-    if t.e_max is not None:
-        limits.append(("Ewe", ">", t.e_max))
-    if t.e_min is not None:
-        limits.append(("Ewe", "<", t.e_min))
-    return "CPLIMIT", params + _tests(limits)
+    return _with_limits("CP", params, [("Ewe", ">", t.e_max), ("Ewe", "<", t.e_min)])
 
 
 def _ca(t: T.Potentiostatic) -> tuple[str, list[Param]]:
@@ -94,14 +93,7 @@ def _ca(t: T.Potentiostatic) -> tuple[str, list[Param]]:
         _int("N_Cycles", 0), _int("I_Range", C.I_RANGE_AUTO), _int("E_Range", C.E_RANGE_10V),
         _int("Bandwidth", C.BANDWIDTH),
     ]
-    if not t.limited:
-        return "CA", params
-    limits = []
-    if t.i_max is not None:
-        limits.append(("I", ">", t.i_max))
-    if t.i_min is not None:
-        limits.append(("I", "<", t.i_min))
-    return "CALIMIT", params + _tests(limits)
+    return _with_limits("CA", params, [("I", ">", t.i_max), ("I", "<", t.i_min)])
 
 
 def _cv(t: T.CV) -> tuple[str, list[Param]]:

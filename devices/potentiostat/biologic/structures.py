@@ -10,6 +10,8 @@ DataBuffer = c_uint32 * DATA_BUFFER_WORDS
 
 
 class DeviceInfo(ctypes.Structure):
+    """EClib's TDeviceInfos: the instrument behind a connection."""
+
     _pack_ = 4
     _fields_ = [
         ("DeviceCode", c_int32), ("RAMSize", c_int32), ("CPU", c_int32), ("NumberOfChannels", c_int32),
@@ -20,6 +22,8 @@ class DeviceInfo(ctypes.Structure):
 
 
 class ChannelInfo(ctypes.Structure):
+    """EClib's TChannelInfos: one channel's board, firmware and state."""
+
     _pack_ = 4
     _fields_ = [
         ("Channel", c_int32), ("BoardVersion", c_int32), ("BoardSerialNumber", c_int32),
@@ -32,17 +36,23 @@ class ChannelInfo(ctypes.Structure):
 
 
 class EccParam(ctypes.Structure):
+    """EClib's TEccParam: one technique parameter."""
+
     _pack_ = 4
     _fields_ = [("ParamStr", c_char * 64), ("ParamType", c_int32), ("ParamVal", c_int32),
                 ("ParamIndex", c_int32)]
 
 
 class EccParams(ctypes.Structure):
+    """EClib's TEccParams: a technique's parameter list."""
+
     _pack_ = 4
     _fields_ = [("len", c_int32), ("pParams", ctypes.POINTER(EccParam))]
 
 
 class DataInfo(ctypes.Structure):
+    """EClib's TDataInfos: what a BL_GetData buffer holds."""
+
     _pack_ = 4
     _fields_ = [
         ("IRQskipped", c_int32), ("NbRows", c_int32), ("NbCols", c_int32), ("TechniqueIndex", c_int32),
@@ -52,6 +62,8 @@ class DataInfo(ctypes.Structure):
 
 
 class CurrentValues(ctypes.Structure):
+    """EClib's TCurrentValues: what the channel reads now."""
+
     _pack_ = 4
     _fields_ = [
         ("State", c_int32), ("MemFilled", c_int32), ("TimeBase", c_float), ("Ewe", c_float),

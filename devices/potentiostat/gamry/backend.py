@@ -24,11 +24,17 @@ import threading
 from contextlib import contextmanager
 from typing import Any
 
-from ...clock import Clock
-from ...errors import ConnectionLost, InstrumentError
-from .columns import RowDecoder
-from .com import translate
-from .program import MAX_DURATION_S, Program, end_deadline, program_for, readz_time_limit
+from labctl.devices.clock import Clock
+from labctl.devices.errors import ConnectionLost, InstrumentError
+from labctl.devices.potentiostat.gamry.columns import RowDecoder
+from labctl.devices.potentiostat.gamry.com import translate
+from labctl.devices.potentiostat.gamry.program import (
+    MAX_DURATION_S,
+    Program,
+    end_deadline,
+    program_for,
+    readz_time_limit,
+)
 
 COOK_CHUNK = 1024
 
@@ -45,7 +51,7 @@ _HINTS = {
 class _DtaqSink:
     """Receives the Dtaq events (comtypes looks methods up by these exact names)."""
 
-    def __init__(self, backend: "GamryBackend"):
+    def __init__(self, backend: GamryBackend):
         self._backend = backend
 
     def _IGamryDtaqEvents_OnDataAvailable(self, this):
@@ -57,7 +63,7 @@ class _DtaqSink:
 
 
 class _ReadZSink:
-    def __init__(self, backend: "GamryBackend"):
+    def __init__(self, backend: GamryBackend):
         self._backend = backend
 
     def _IGamryReadZEvents_OnDataAvailable(self, this):

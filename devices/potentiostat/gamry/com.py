@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ...errors import ConnectionLost, InstrumentError
+from labctl.devices.errors import ConnectionLost, InstrumentError
 
 #: GamryCOM type library: GUID, major and minor version (as ``comtypes.client.GetModule`` takes it).
 TYPELIB = ["{BD962F0D-A990-4823-9CF5-284D1CDD9C6D}", 1, 0]
@@ -75,6 +75,7 @@ def hresult_of(exc: BaseException) -> int | None:
 
 
 def com_error_text(exc: BaseException) -> str:
+    """The words of a COMError, without its code."""
     if len(exc.args) > 1 and exc.args[1]:
         return str(exc.args[1])
     return str(exc)

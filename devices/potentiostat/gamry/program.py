@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
+from labctl.devices.potentiostat.techniques import CV, GEIS, OCV, PEIS, Galvanostatic, Potentiostatic
 
 #: Longest constant signal a technique may ask for when nothing but a potential limit ends it.
 MAX_DURATION_S = 7 * 24 * 3600.0
@@ -40,6 +40,8 @@ def readz_time_limit(freq: float) -> float:
 
 @dataclass(frozen=True)
 class Program:
+    """A technique translated for GamryCOM: the Dtaq or ReadZ setup and its signal."""
+
     dtaq: str                          # GamryCOM class name: GamryDtaqChrono, GamryDtaqCiiv, ...
     mode: str                          # "PstatMode" | "GstatMode"
     signal: str | None = None          # "GamrySignalConst" | "GamrySignalRupdn" | None (impedance)

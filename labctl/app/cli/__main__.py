@@ -1,0 +1,5 @@
+"""``python -m labctl.app.cli``."""
+
+from labctl.app.cli import app
+
+app()
