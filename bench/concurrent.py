@@ -1,7 +1,7 @@
 """Sixteen VMP3 channels recording at 1 kHz at once, each its own experiment and run, into storage with the
 catalog live.
 
-Run on demand: ``.venv/bin/python bench/concurrent.py [--channels 16] [--seconds 60] [--poll 1]``. Each channel
+Run on demand: ``.venv/bin/python bench/concurrent.py [--channels 16] [--seconds 60]``. Each channel
 holds a coin cell at open circuit recording every millisecond for ``--seconds`` of lab time, streamed while it
 runs (collected at every poll of the channel). Prints rows/s in total (wall), rows lost (target 0: every run holds
 the rows its duration implies, instrument time steps by 1 ms and sequence numbers are contiguous) and the
@@ -10,12 +10,16 @@ catalog's lag behind the last stop document.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# bench/ holds concurrent.py: off the import path, or it would stand in for the standard library's
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import argparse
 import copy
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from labctl.plans.electrochem import ocv
 from labctl.profile import InstrumentSpec, load_profile

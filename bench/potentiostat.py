@@ -9,11 +9,15 @@ the row count is what the duration implies, and the event sequence numbers are c
 
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
+
+# bench/ holds concurrent.py: off the import path, or it would stand in for the standard library's
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
 import tempfile
 import time
-from pathlib import Path
 
 import bluesky.preprocessors as bpp
 

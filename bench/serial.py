@@ -13,10 +13,15 @@ no-argument callable doing one command/reply exchange, and the raw request must 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# bench/ holds concurrent.py: off the import path, or it would stand in for the standard library's
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import argparse
 import pathlib
 import socket
-import sys
 import time
 
 # Run as a script, this file's folder comes first on sys.path and its name would hide pyserial.

@@ -12,13 +12,17 @@ validator" shows the engine with event-model's own validator for comparison.
 
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
+
+# bench/ holds concurrent.py: off the import path, or it would stand in for the standard library's
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
 import tempfile
 import time
 import tracemalloc
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp

@@ -47,7 +47,8 @@ class Hold(Protocol):
         """Make the calling thread the holder: its ``clock.sleep`` lets go of the hold while it sleeps."""
 
     def release(self) -> None:
-        """The work is over (idempotent)."""
+        """Let go: the work is over, or nothing is to be done for now (idempotent; :meth:`reacquire`
+        holds again)."""
 
     def release_until(self, ready: Callable[[], bool]) -> None:
         """Let go while waiting for something; counted as held again as soon as ``ready()`` is true, so the

@@ -34,7 +34,7 @@ class LabRunEngine(RunEngine):
     def __init__(self, *args, lab_clock: Clock | None = None, hold_name: str = "RunEngine", **kwargs):
         self.lab_clock: Clock = lab_clock or WallClock()
         self._hold = self.lab_clock.hold(hold_name)
-        self._hold.release_until(_never)   # an idle engine holds nothing
+        self._hold.release()   # an idle engine holds nothing (the hold is taken again when a plan runs)
         self._hold_thread: threading.Thread | None = None
         self._between: Hold | None = None
         self._user_state_hook = None
@@ -62,7 +62,7 @@ class LabRunEngine(RunEngine):
                 statuses = list(self._status_objs.get(group, ()))
                 self._hold.release_until(lambda: all(s.done for s in statuses))
             else:
-                self._hold.release_until(_never)
+                self._hold.release()
             try:
                 return await wait(msg)
             finally:
@@ -91,17 +91,13 @@ class LabRunEngine(RunEngine):
         if new == "running":
             self._hold.reacquire()
             if between is not None:
-                between.release_until(_never)
+                between.release()
         elif new in ("paused", "idle", "panicked"):
             if between is not None and new != "paused":
                 between.reacquire()
-            self._hold.release_until(_never)
+            self._hold.release()
         if self._user_state_hook is not None:
             self._user_state_hook(new, old)
-
-
-def _never() -> bool:
-    return False
 
 
 class _CreatedAt:

@@ -93,9 +93,6 @@ class SimHold:
             clock._waiting.discard(self)
             self.state, self.ready = "released", None
             clock._nudge()
-        adopted = clock._adopted()
-        if self in adopted:
-            adopted.remove(self)
 
     def release_until(self, ready: Callable[[], bool]) -> None:
         clock = self.clock

@@ -69,6 +69,8 @@ class World:
             if self._busy:
                 return
             target = self.clock.now()
+            if parts and all(self._unit_of(p)._wt >= target for p in parts):
+                return   # parts stepped together share their time: whatever is coupled to these is up to date
             units = self._coupled_to(parts) if parts else self._units()
             if any(u._wt < target for u in units):
                 self._busy = True
@@ -77,6 +79,10 @@ class World:
                 finally:
                     self._busy = False
 
+    def _unit_of(self, part):
+        """What keeps the world time of *part* (the gas side keeps it for valves, MFCs, the MS and the vial)."""
+        return self.gas if part is self.titration or isinstance(part, (Valve, FlowController, MassSpec)) else part
+
     def _units(self) -> list:
         return [*self._channels.values(), *self._cells.values(), *self._pumps.values(), self.gas]
 
@@ -84,8 +90,7 @@ class World:
         """The parts that must be stepped together with *parts* (a channel drives its cell; a cell on the gas
         port is swept by the line; a pump delivers into what it feeds)."""
         seen: dict[int, object] = {}
-        stack = [self.gas if p is self.titration or isinstance(p, (Valve, FlowController, MassSpec)) else p
-                 for p in parts]
+        stack = [self._unit_of(p) for p in parts]
         while stack:
             unit = stack.pop()
             if id(unit) in seen:
