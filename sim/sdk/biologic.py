@@ -27,6 +27,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+from labctl.sim import transcript
+
 # Library return codes the fake produces.
 OK = 0
 ERR_NOT_CONNECTED = -1
@@ -138,6 +140,7 @@ class FakeEClib:
     # -- plumbing -----------------------------------------------------------------------------------
     def _enter(self, name: str) -> int:
         self.calls.append(name)
+        transcript.record(self.address)
         queue = self._faults.get(name)
         if queue:
             return queue.popleft()

@@ -28,6 +28,7 @@ import threading
 import weakref
 from typing import Any
 
+from labctl.sim import transcript
 from labctl.sim.world import Limit, Sample, Step
 
 #: Current ranges of a Reference 600 (full scale, A), index = IERange: 60 pA ... 600 mA.
@@ -206,6 +207,7 @@ class FakeGamryCOM:
     # -- internals ------------------------------------------------------------------------------------
     def _record(self, cls: str, method: str, args: tuple) -> None:
         self.calls.append((cls, method, args))
+        transcript.record("gamrycom")
         for failure in self._failures:
             name, want, hresult, text, left = failure
             if left > 0 and name == method and (want is None or want == tuple(args)):

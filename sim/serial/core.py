@@ -5,6 +5,9 @@ from __future__ import annotations
 import random
 import threading
 from abc import ABC, abstractmethod
+from collections import deque
+
+from labctl.sim import transcript
 
 
 class ProtocolCore(ABC):
@@ -25,9 +28,13 @@ class ProtocolCore(ABC):
         self.fault: str | None = None
         self.lock = threading.RLock()
         self._rng = random.Random(0)
+        #: the most recent bytes received, one entry per :meth:`feed` (a bounded log for tests)
+        self.transcript: deque[bytes] = deque(maxlen=10_000)
 
     def feed(self, data: bytes) -> bytes:
         with self.lock:
+            self.transcript.append(bytes(data))
+            transcript.record(self.name)
             if self.fault == "disconnected":
                 raise ConnectionResetError(f"{self.name}: connection dropped")
             reply = self.receive(data)

@@ -21,7 +21,8 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or live table")] = False,
         data_dir: DataDirOpt = None) -> None:
     """Run PLAN on the lab; parameters are checked before anything is connected."""
-    from labctl.app.params_cli import fill_device_defaults, parse_assignments
+    from labctl.app.params_cli import parse_assignments
+    from labctl.calls import fill_device_defaults
     from labctl.plans import ParameterError, check_plan
 
     plans = common.plan_table()
