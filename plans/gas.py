@@ -75,7 +75,10 @@ def _check_baseline(v: PlanValues) -> None:
     for gas in v.thresholds or DEFAULT_THRESHOLDS:
         check_watched(ms, gas)
     if v.carrier is not None:
-        check_watched(ms, v.carrier)
+        try:
+            check_watched(ms, v.carrier)
+        except ParameterError as exc:
+            raise ParameterError(f"carrier={v.carrier!r}: {exc}") from None
     if v.hold > v.timeout:
         raise ParameterError(f"hold={v.given('hold')!r} is longer than timeout={v.given('timeout')!r}: the "
                              "baseline could never pass")
