@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,9 @@ from bluesky.utils import MsgGenerator  # what a plan returns: bluesky's generat
 from labctl.plans.checks import PlanValues, check_call, declarations
 from labctl.plans.params import Instrument, ParameterError, Unit
 
-__all__ = ["MsgGenerator", "PlanCall", "plan", "plan_call"]
+__all__ = ["MsgGenerator", "PlanCall", "attempt", "finalize_keeping_fault", "plan", "plan_call"]
+
+log = logging.getLogger(__name__)
 
 
 #: device kinds a plan stops on any exit: left alone, they go on acting on the sample
@@ -86,12 +89,15 @@ class Declaration:
         return md
 
     def final(self, v: PlanValues) -> Generator:
+        """Every step of the safe exit is tried, whatever the ones before it did; returns their errors."""
+        errors: list = []
         for pname, decl in declarations(self.func).items():
             device = v.values.get(pname)
             if isinstance(decl.converter, Instrument) and decl.converter.kind in STOPPED_ON_EXIT and device:
-                yield from bps.stop(device)
+                yield from attempt(bps.stop(device), f"stopping {device.name}", errors)
         if self.cleanup is not None:
-            yield from self.cleanup(v) or ()
+            yield from attempt(self.cleanup(v) or (), f"{self.name}'s cleanup", errors)
+        return errors
 
     def execute(self, given: dict) -> Generator:
         v = check_call(self.func, self.check, given)
@@ -104,8 +110,35 @@ class Declaration:
             result["value"] = yield from body
 
         run = bpp.run_wrapper(keep_result(), md=self.start_metadata(v))
-        yield from bpp.finalize_wrapper(run, lambda: self.final(v))
+        yield from finalize_keeping_fault(run, lambda: self.final(v))
         return result.get("value")
+
+
+def attempt(messages, what: str, errors: list) -> Generator:
+    """Run the cleanup step *messages*; an error is logged and appended to *errors*, not raised, so the steps
+    after it still run."""
+    try:
+        yield from messages
+    except Exception as exc:
+        log.error("%s failed: %s", what, exc)
+        errors.append(exc)
+
+
+def finalize_keeping_fault(plan: Generator, final: Callable[[], Generator]) -> Generator:
+    """``bluesky.preprocessors.finalize_wrapper`` that never lets a cleanup error hide the fault that ended
+    *plan*. *final()* runs its steps with :func:`attempt` and returns the errors: after a fault they are only
+    logged and the fault is raised; after a clean end the first of them is raised."""
+    try:
+        ret = yield from plan
+    except GeneratorExit:  # closed, not failed: nothing may be yielded any more
+        raise
+    except BaseException:
+        yield from final()
+        raise
+    errors = yield from final()
+    if errors:
+        raise errors[0]
+    return ret
 
 
 def plan(func: Callable | None = None, *, check: Callable[[PlanValues], None] | None = None,

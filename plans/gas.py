@@ -11,11 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated
 
 import bluesky.plan_stubs as bps
-import bluesky.preprocessors as bpp
 from bluesky.protocols import Readable
 
 from labctl.plans.checks import PlanValues
-from labctl.plans.decorator import MsgGenerator, plan
+from labctl.plans.decorator import MsgGenerator, attempt, finalize_keeping_fault, plan
 from labctl.plans.params import (
     Clock,
     Fraction,
@@ -45,10 +44,12 @@ def restoring_filament(ms, body):
         return (yield from body)
 
     def cleanup():
+        errors: list = []
         if not state["was_on"]:
-            yield from bps.mv(ms.filament, "off")
+            yield from attempt(bps.mv(ms.filament, "off"), f"switching {ms.name}'s filament off", errors)
+        return errors
 
-    return bpp.finalize_wrapper(inner(), cleanup())
+    return finalize_keeping_fault(inner(), cleanup)
 
 
 def _check_monitor(v: PlanValues) -> None:

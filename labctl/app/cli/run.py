@@ -83,6 +83,8 @@ def _run_plan(session, plan, func, kwargs, data_dir, terminated) -> int:
             code = 2
         else:
             typer.echo(f"error: {plan} failed: {exc}", err=True)
+            for report in getattr(exc, "unsafe", None) or ():
+                typer.echo(f"not safe: {report}", err=True)
             code = 1
         if code == 130 and terminated.signum is not None:
             code = 128 + terminated.signum
