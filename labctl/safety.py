@@ -11,11 +11,12 @@ known running True"``, so the person who comes to the lab knows what to check fi
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_fixed
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from labctl.devices.errors import InstrumentError
 
@@ -50,14 +51,32 @@ def make_safe(devices: Mapping[str, Any], names: Iterable[str] | None = None, *,
         try:
             for attempt in Retrying(stop=stop_after_attempt(attempts), wait=wait_fixed(wait_s), reraise=True,
                                     retry=retry_if_exception_type((InstrumentError, OSError, TimeoutError)),
-                                    before_sleep=before_sleep_log(log, logging.WARNING)):
+                                    before_sleep=functools.partial(_retrying, name)):
                 with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        _reconnect(name, device)
                     safe()
         except Exception as exc:
             report = f"{name}: {_lost(exc)}, last known {last_known(device)}"
             log.error("not safe after %d attempts: %s", attempts, report)
             reports.append(report)
     return reports
+
+
+def _retrying(name: str, state) -> None:
+    log.warning("%s: not safe yet (attempt %d: %s); trying again", name, state.attempt_number,
+                state.outcome.exception())
+
+
+def _reconnect(name: str, device: Any) -> None:
+    """Open the instrument's connection again where its device can (a power cycle drops SDK connections)."""
+    reconnect = getattr(device, "reconnect", None)
+    if callable(reconnect):
+        try:
+            reconnect()
+            log.warning("%s: connected again", name)
+        except Exception as exc:
+            log.warning("%s: cannot connect again yet: %s", name, exc)
 
 
 def _lost(exc: Exception) -> str:

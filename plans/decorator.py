@@ -27,12 +27,16 @@ from typing import Any
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
-from bluesky.utils import MsgGenerator  # what a plan returns: bluesky's generator of messages
+from bluesky.utils import (
+    FailedStatus,
+    MsgGenerator,  # what a plan returns: bluesky's generator of messages
+)
 
 from labctl.plans.checks import PlanValues, check_call, declarations
 from labctl.plans.params import Instrument, ParameterError, Unit
 
-__all__ = ["MsgGenerator", "PlanCall", "attempt", "finalize_keeping_fault", "plan", "plan_call"]
+__all__ = ["MsgGenerator", "PlanCall", "attempt", "finalize_keeping_fault", "instrument_errors", "plan", "plan_call",
+           "status_error"]
 
 log = logging.getLogger(__name__)
 
@@ -107,18 +111,44 @@ class Declaration:
         result = {}
 
         def keep_result():
-            result["value"] = yield from body
+            result["value"] = yield from instrument_errors(body)
 
         run = bpp.run_wrapper(keep_result(), md=self.start_metadata(v))
         yield from finalize_keeping_fault(run, lambda: self.final(v))
         return result.get("value")
 
 
+def instrument_errors(plan: Generator) -> Generator:
+    """Re-raise the instrument's own error (a typed labctl error naming it) rather than bluesky's wrapper
+    around the failed status, whose text is only the status's repr."""
+    try:
+        return (yield from plan)
+    except FailedStatus as exc:
+        cause = status_error(exc)
+        if cause is None:
+            raise
+        raise cause from None
+
+
+def status_error(exc: BaseException) -> BaseException | None:
+    """The error behind a failed status, if there is one."""
+    if not isinstance(exc, FailedStatus):
+        return None
+    if isinstance(exc.__cause__, Exception):
+        return exc.__cause__
+    status = exc.args[0] if exc.args else None
+    try:
+        cause = status.exception() if callable(getattr(status, "exception", None)) else None
+    except Exception:
+        return None
+    return cause if isinstance(cause, Exception) else None
+
+
 def attempt(messages, what: str, errors: list) -> Generator:
     """Run the cleanup step *messages*; an error is logged and appended to *errors*, not raised, so the steps
     after it still run."""
     try:
-        yield from messages
+        yield from instrument_errors(messages)
     except Exception as exc:
         log.error("%s failed: %s", what, exc)
         errors.append(exc)

@@ -20,13 +20,12 @@ import dataclasses
 import bluesky.plan_stubs as bps
 from bluesky.preprocessors import rewindable_wrapper
 from bluesky.protocols import Flyable, Movable
-from bluesky.utils import FailedStatus
 
 from labctl.devices.errors import LimitError
 from labctl.devices.potentiostat.techniques import OCV, Galvanostatic
 from labctl.devices.records import CycleLog
 from labctl.plans.checks import describe
-from labctl.plans.decorator import attempt, finalize_keeping_fault
+from labctl.plans.decorator import attempt, finalize_keeping_fault, instrument_errors
 from labctl.plans.params import ParameterError
 from labctl.plans.stubs.time import wait
 
@@ -91,16 +90,6 @@ def summarize(pages, ended_by, prefix: str) -> dict:
             rows += n
             last = {k[len(prefix) + 1:]: v[-1] for k, v in data.items()}
     return {"rows": rows, "last": last, "ended_by": ended_by}
-
-
-def instrument_errors(plan):
-    """Re-raise the instrument's own error rather than bluesky's wrapper around the failed status."""
-    try:
-        return (yield from plan)
-    except FailedStatus as exc:
-        if isinstance(exc.__cause__, Exception):
-            raise exc.__cause__ from None
-        raise
 
 
 def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, poll: float | None = None,
