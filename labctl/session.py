@@ -6,6 +6,7 @@ stored the same way and every exit leaves the instruments in their safe state.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -16,10 +17,13 @@ from bluesky.utils import RunEngineInterrupted
 
 import labctl
 from labctl.devices.clock import WallClock
+from labctl.devices.errors import LimitError
 from labctl.drivers import BuildContext, FactoryMissing, driver
 from labctl.engine import run_engine
 from labctl.parallel import ParallelLab, ScanIds
+from labctl.plans.params import ParameterError
 from labctl.profile import InstrumentSpec, Profile, implicit_clock_name, load_profile
+from labctl.safety import make_safe
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +121,14 @@ class Session(ParallelLab):
         """
         if self._closed:
             raise SessionError("this session is closed")
-        return self._drive(lambda: self.RE(plan, **dict(md or {})), live, keep_paused)
+        held = self._instruments_of(plan) if inspect.isgenerator(plan) else list(self.devices)
+        try:
+            return self._drive(lambda: self.RE(plan, **dict(md or {})), live, keep_paused)
+        except (RunEngineInterrupted, ParameterError, LimitError):
+            raise
+        except Exception as exc:  # a fault: the plan's instruments safe, retried; what is not, said by name
+            exc.unsafe = make_safe(self.devices, held)
+            raise
 
     def resume(self, *, live: bool | None = None, keep_paused: bool = False) -> tuple[str, ...]:
         """Continue a run left paused by :meth:`run` with ``keep_paused``."""
@@ -286,16 +297,15 @@ def _run_metadata(profile: Profile, simlab, metadata: Mapping[str, Any]) -> dict
 
 def _shutdown(devices: dict, storage, simlab) -> list[str]:
     """Safe state for every device (last built first), then storage, then the simulated lab."""
-    problems = []
+    problems = make_safe(devices, reversed(list(devices)))
     for name, device in reversed(list(devices.items())):
-        for method in ("safe", "close"):
-            func = getattr(device, method, None)
-            if callable(func):
-                try:
-                    func()
-                except Exception as exc:
-                    problems.append(f"{name}.{method}(): {exc}")
-                    log.error("%s.%s() failed: %s", name, method, exc)
+        func = getattr(device, "close", None)
+        if callable(func):
+            try:
+                func()
+            except Exception as exc:
+                problems.append(f"{name}.close(): {exc}")
+                log.error("%s.close() failed: %s", name, exc)
     for what, obj in (("storage", storage), ("simulated lab", simlab)):
         if obj is not None:
             try:

@@ -22,6 +22,7 @@ from labctl.plans.params import (
     Clock,
     Count,
     CurrentDensity,
+    Flag,
     ParameterError,
     Potentiostat,
     QuantityLike,
@@ -204,11 +205,11 @@ def _bare(value) -> bool:
     return bool(getattr(value, "dimensionless", False))
 
 
-def _in(name: str, value, unit: str) -> float:
+def _in(name: str, value, unit: str, how: str = "") -> float:
     try:
         return float(quantity(value, unit, name=name).magnitude)
     except (UnitError, ValueError) as exc:
-        raise ParameterError(f"{exc}; allowed: a quantity in {unit}") from None
+        raise ParameterError(f"{exc}{how}; allowed: a quantity in {unit}") from None
 
 
 def eis_drive(amplitude, dc, mode) -> tuple[str, float, float]:
@@ -230,7 +231,11 @@ def eis_drive(amplitude, dc, mode) -> tuple[str, float, float]:
                                  "quantity in V (PEIS) or A (GEIS)")
     if dc is not None and _bare(dc) and mode is None and float(dc) != 0:
         raise ParameterError(f"dc={dc!r} has no unit: give it in {unit} like amplitude, or set mode")
-    return unit, _in("amplitude", amplitude, unit), 0.0 if dc is None else _in("dc", dc, unit)
+    how = f" with mode={mode!r}" if mode is not None else ""
+    amp = _in("amplitude", amplitude, unit, how)
+    if not amp > 0:
+        raise ParameterError(f"amplitude={amplitude!r} must be positive; allowed: (0, +inf] {unit}")
+    return unit, amp, 0.0 if dc is None else _in("dc", dc, unit, how)
 
 
 def _eis_technique(v: PlanValues):
@@ -262,7 +267,7 @@ def eis(pstat: Potentiostat, clock: Clock,
         points_per_decade: Annotated[int, Count(min=1, max=100)] = 10,
         amplitude: QuantityLike = "10 mV",
         dc: QuantityLike | None = None,
-        vs_ocv: bool = True,
+        vs_ocv: Annotated[bool, Flag()] = True,
         mode: Annotated[str | None, Choice("potentiostatic", "galvanostatic")] = None,
         md: dict | None = None) -> MsgGenerator:
     """Impedance spectrum (stream ``eis``: freq, Zre, Zim, |Z|, phase, Ewe, I).

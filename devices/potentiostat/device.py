@@ -223,6 +223,13 @@ class Potentiostat(Device):
         """The safe state: no technique running, cell at open circuit."""
         self.stop()
 
+    def reconnect(self) -> None:
+        """Connect to the instrument again after a fault (what labctl does before it retries ``safe()``)."""
+        reconnect = getattr(self.backend, "reconnect", None)
+        if reconnect is not None:
+            with self._lock:
+                reconnect()
+
     @override
     def destroy(self) -> None:
         try:

@@ -173,7 +173,7 @@ def parse_campaign(text: str, profile: Profile, *, source: str = "<campaign>") -
 def _check_params(func, params: dict, profile: Profile) -> tuple[dict, list[str]]:
     """The parameters checked against the plan's declaration and the profile's instruments (nothing is
     connected); the instruments they name, which the experiment will hold."""
-    from labctl.app.params_cli import fill_device_defaults
+    from labctl.calls import fill_device_defaults
     from labctl.plans import check_plan
 
     instruments = profile.descriptions()

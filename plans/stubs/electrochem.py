@@ -18,14 +18,14 @@ from __future__ import annotations
 import dataclasses
 
 import bluesky.plan_stubs as bps
-from bluesky.preprocessors import finalize_wrapper, rewindable_wrapper
+from bluesky.preprocessors import rewindable_wrapper
 from bluesky.protocols import Flyable, Movable
-from bluesky.utils import FailedStatus
 
 from labctl.devices.errors import LimitError
 from labctl.devices.potentiostat.techniques import OCV, Galvanostatic
 from labctl.devices.records import CycleLog
 from labctl.plans.checks import describe
+from labctl.plans.decorator import attempt, finalize_keeping_fault, instrument_errors
 from labctl.plans.params import ParameterError
 from labctl.plans.stubs.time import wait
 
@@ -92,16 +92,6 @@ def summarize(pages, ended_by, prefix: str) -> dict:
     return {"rows": rows, "last": last, "ended_by": ended_by}
 
 
-def instrument_errors(plan):
-    """Re-raise the instrument's own error rather than bluesky's wrapper around the failed status."""
-    try:
-        return (yield from plan)
-    except FailedStatus as exc:
-        if isinstance(exc.__cause__, Exception):
-            raise exc.__cause__ from None
-        raise
-
-
 def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, poll: float | None = None,
                   declared: set[str] | None = None):
     """Run ``technique`` on ``pstat`` and emit its rows as the ``stream`` event stream.
@@ -134,13 +124,18 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
         state["pages"] += (yield from bps.collect(target, name=stream)) or []
 
     def cleanup():
-        yield from bps.stop(pstat)
-        if state["started"]:  # keep what was recorded up to the stop
-            state["pages"] += (yield from bps.collect(target, name=stream)) or []
+        errors: list = []
+        yield from attempt(bps.stop(pstat), f"stopping {pstat.name}", errors)
+        if state["started"] and not errors:  # keep what was recorded up to the stop
+            yield from attempt(collect(), f"collecting {pstat.name}'s last rows", errors)
+        return errors
+
+    def collect():
+        state["pages"] += (yield from bps.collect(target, name=stream)) or []
 
     # not rewindable (a resume continues the technique rather than replaying prepare/kickoff); bluesky's
     # clear_checkpoint would instead make every later pause in the run fail, operator checkpoints included
-    yield from rewindable_wrapper(finalize_wrapper(body(), cleanup()), False)
+    yield from rewindable_wrapper(finalize_keeping_fault(body(), cleanup), False)
     yield from bps.checkpoint()  # where a deferred pause takes effect
     return summarize(state["pages"], pstat.ended_by, target.name)
 
