@@ -148,6 +148,11 @@ class JsonlRecorder:
         with self._lock:
             return bool(self._runs)
 
+    def open_uids(self) -> list[str]:
+        """The runs started and not stopped."""
+        with self._lock:
+            return list(self._runs)
+
     def offset(self, uid: str) -> int | None:
         """Bytes written so far to an open run's file; ``None`` once the run is closed."""
         with self._lock:

@@ -80,6 +80,14 @@ class Storage:
         """The same callback ``subscribe`` installs, for document sources other than a RunEngine."""
         self._feeder(name, doc)
 
+    def flush(self) -> None:
+        """Push every document recorded so far to the operating system (as the periodic flush does)."""
+        self._recorder.flush()
+
+    def open_runs(self) -> list[str]:
+        """The uids of the runs this store is recording (started, not stopped)."""
+        return self._recorder.open_uids()
+
     def sync(self, timeout: float | None = None) -> bool:
         """Wait until every document emitted so far is in the catalog."""
         return self._feeder.sync(timeout)

@@ -94,7 +94,7 @@ def open_storage(profile_path: Path | None, data_dir: Path | None):
 # -- running plans --------------------------------------------------------------------------------------------
 
 
-def open_session(prof, data_dir, metadata, quiet):
+def open_session(prof, data_dir, metadata, quiet, sim_state=None):
     """Bring the lab up; a failure exits with one line naming the instrument."""
     from labctl.app.live import LiveDisplay
     from labctl.drivers import FactoryMissing
@@ -102,7 +102,7 @@ def open_session(prof, data_dir, metadata, quiet):
 
     try:
         session = Session.from_profile(prof, data_dir=data_dir, metadata=metadata, quiet=quiet,
-                                       display=lambda clock: LiveDisplay(clock=clock))
+                                       display=lambda clock: LiveDisplay(clock=clock), sim_state=sim_state)
     except (FactoryMissing, SessionError) as exc:
         raise fail(str(exc), 1) from None
     report_interrupted(session.storage)
