@@ -385,7 +385,7 @@ class FakeEClib:
         values.State = 1 if self._running(n) else 0
         values.MemFilled = sum(len(r[1]) for r in self._channels[n].pending)
         values.TimeBase = TIME_BASE
-        values.ElapsedTime = wch.elapsed if chan.started else 0.0
+        values.ElapsedTime = wch.since_start if chan.started else 0.0
         values.Ewe, values.I = ewe, i
         values.IRange = _range_in_effect(self._channels[n].i_range, abs(i))
         values.Ece = 0.0

@@ -49,6 +49,9 @@ def _resume(session, prof, key: str, saved) -> int:
     try:
         if old.start.get("campaign_id"):
             return _resume_campaign(session, prof, old, saved, cut)
+        successors = session.storage.runs({"resumes": old.uid})
+        if successors:
+            raise ResumeError(f"run {old.uid[:8]} was resumed already, by run {successors[0].uid[:8]}")
         if saved is not None and old.uid not in saved.open_runs:
             raise ResumeError(f"the simulated lab saved in {session.storage.data_dir} is not the one run "
                               f"{old.uid[:8]} ran on (a later session replaced it)")
