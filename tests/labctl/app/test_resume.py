@@ -32,14 +32,20 @@ name = "dme-ce"
 plan = "galvanostatic_cycles"
 params = { pstat = "vmp3_3", cycles = 6, record_dt = "10 s" }
 md = { electrolyte = "dme" }
-checkpoint = { action = "assemble_cell", prompt = "Assemble a DME coin cell on vmp3_3", params = { name = "coin_dme", kind = "coin", electrolyte = "dme", area_cm2 = 1.767, potentiostat = "vmp3_3" } }
+[experiment.checkpoint]
+action = "assemble_cell"
+prompt = "Assemble a DME coin cell on vmp3_3"
+params = { name = "coin_dme", kind = "coin", electrolyte = "dme", area_cm2 = 1.767, potentiostat = "vmp3_3" }
 
 [[experiment]]
 name = "ecdmc-ce"
 plan = "galvanostatic_cycles"
 params = { pstat = "vmp3_4", cycles = 4, record_dt = "10 s" }
 md = { electrolyte = "ecdmc" }
-checkpoint = { action = "assemble_cell", prompt = "Assemble an EC:DMC coin cell on vmp3_4", params = { name = "coin_ecdmc", kind = "coin", electrolyte = "ecdmc", area_cm2 = 1.767, potentiostat = "vmp3_4" } }
+[experiment.checkpoint]
+action = "assemble_cell"
+prompt = "Assemble an EC:DMC coin cell on vmp3_4"
+params = { name = "coin_ecdmc", kind = "coin", electrolyte = "ecdmc", area_cm2 = 1.767, potentiostat = "vmp3_4" }
 
 [[experiment]]
 name = "ecdmc-eis"
