@@ -53,11 +53,12 @@ def interrupted(run) -> bool:
     return stop is None or (stop.get("exit_status") == "fail" and stop.get("reason") == INTERRUPTED)
 
 
-def continuation(run, cut: float | None = None) -> Continuation:
+def continuation(run, cut: float | None = None, *, ended_after_cut: bool = False) -> Continuation:
     """How to go on with interrupted *run* (a StoredRun); *cut*: the lab time up to which its data hold (the
-    saved simulated lab's), None for all of them."""
+    saved simulated lab's), None for all of them. ``ended_after_cut``: the run ended, but after *cut*, so in
+    the simulated lab started from the saved state it is still going on."""
     start = run.start
-    if not interrupted(run):
+    if not interrupted(run) and not ended_after_cut:
         status = run.stop.get("exit_status")
         raise ResumeError(f"run {run.uid[:8]} ended ({status}, not interrupted): there is nothing to resume")
     plan = start.get("plan_name")
@@ -70,6 +71,16 @@ def continuation(run, cut: float | None = None) -> Continuation:
         params.update(carried.pop("params"))
     md["resumed"] = {"from": run.uid, **carried}
     return Continuation(run.uid, plan, params, md, carried)
+
+
+def _state_at(run, cut: float | None) -> str:
+    """What had become of *run* at lab time *cut*: "not started", "ended" or "interrupted"."""
+    if cut is not None and run.start.get("lab_time", float("-inf")) > cut:
+        return "not started"
+    if interrupted(run):
+        return "interrupted"
+    stopped = run.stop.get("lab_time")
+    return "interrupted" if cut is not None and stopped is not None and stopped > cut else "ended"
 
 
 def _cycling_state(run, params: dict, cut: float | None) -> dict:
@@ -99,9 +110,13 @@ def _cycling_state(run, params: dict, cut: float | None) -> dict:
     if "plate" in run.streams and pstat:
         plate = run.table("plate", timestamps=True)
         stamps = plate["timestamp"]
-        rows = plate[(stamps > since) & (stamps <= cut if cut is not None else True)]
+        rows = plate[stamps > since]   # the cycle in hand's plating (then later ones), done if ended by the cut
         if len(rows) and f"{pstat}_Q" in rows:
-            in_progress = abs(float(rows[f"{pstat}_Q"].iloc[-1]))
+            clock = rows[f"{pstat}_time"].to_numpy()   # the instrument's time: from 0 at each technique's start
+            restarts = [i for i in range(1, len(clock)) if clock[i] < clock[i - 1]]
+            rows = rows.iloc[:restarts[0]] if restarts else rows
+            if cut is None or rows["timestamp"].max() <= cut:
+                in_progress = abs(float(rows[f"{pstat}_Q"].iloc[-1]))
     remaining = total - done
     if remaining <= 0:
         raise ResumeError(f"run {run.uid[:8]} had done all its {total} cycles: there is nothing to resume")
@@ -150,23 +165,26 @@ def campaign_resume(storage, run, load, cut: float | None = None) -> CampaignRes
     only, lines = {}, []
     for spec in campaign.experiments:
         summary = latest.get(spec.name)
-        if summary is None:
-            only[spec.name] = {"params": {}, "md": {}, "checkpoint": True}
+        old = None if summary is None else storage.run(summary.uid)
+        state = "not started" if old is None else _state_at(old, cut)
+        link = {} if old is None else {"resumes": old.uid, "resumed": {"from": old.uid}}
+        if state == "not started":
+            only[spec.name] = {"params": {}, "md": link, "checkpoint": True}
             lines.append(f"{spec.name}: not started; starts")
-            continue
-        old = storage.run(summary.uid)
-        if not interrupted(old):
+        elif state == "ended":
             lines.append(f"{spec.name}: {old.stop.get('exit_status')} in run {old.uid[:8]}; not run again")
-            continue
-        if spec.plan == CYCLING:
-            cont = continuation(old, cut)
+        elif spec.plan == CYCLING:
+            try:
+                cont = continuation(old, cut, ended_after_cut=True)
+            except ResumeError:   # every cycle was done by the saved lab time: nothing left of it to do
+                lines.append(f"{spec.name}: {old.stop.get('exit_status')} in run {old.uid[:8]}; not run again")
+                continue
             params = {k: v for k, v in cont.params.items() if k in _RESUME_PARAMS}
             only[spec.name] = {"params": params, "md": {"resumes": old.uid, "resumed": cont.md["resumed"]},
                                "checkpoint": False}
             lines.append(f"{spec.name}: interrupted in run {old.uid[:8]}; goes on from cycle {params['first_cycle']}")
         else:
-            only[spec.name] = {"params": {}, "md": {"resumes": old.uid, "resumed": {"from": old.uid}},
-                               "checkpoint": False}
+            only[spec.name] = {"params": {}, "md": link, "checkpoint": False}
             lines.append(f"{spec.name}: interrupted in run {old.uid[:8]}; runs again from its start")
     return CampaignResume(campaign_id, Path(path), only, lines)
 

@@ -160,14 +160,17 @@ def test_a_campaign_killed_mid_run_resumes_to_the_same_result(tmp_path):
         runs = {r.uid: store.run(r.uid) for r in store.runs({"campaign": "crash"})}
     interrupted = [r for r in runs.values() if r.stop.get("reason") == "interrupted"]
     assert len(interrupted) == len(closed) and all(r.stop["exit_status"] == "fail" for r in interrupted)
-    # every experiment ended well exactly once, each interrupted one in a run that names the one it continues
-    finished = {}
+    # every experiment ends in one run that nothing continues, and ends well; each interrupted run is continued
+    # by a run of the same campaign and experiment that names it
+    continued = {r.start.get("resumes") for r in runs.values()}
+    last = {}
     for run in runs.values():
-        if run.stop["exit_status"] == "success":
+        if run.uid not in continued:
             name = run.start["campaign_experiment"]
-            assert name not in finished, f"{name} ran to the end twice"
-            finished[name] = run
-    assert set(finished) == {"dme-ce", "ecdmc-ce", "ecdmc-eis", "dme-eis"}
+            assert name not in last, f"{name} has two runs that nothing continues"
+            last[name] = run
+    assert set(last) == {"dme-ce", "ecdmc-ce", "ecdmc-eis", "dme-eis"}
+    assert all(run.stop["exit_status"] == "success" for run in last.values())
     for run in interrupted:
         (successor,) = [r for r in runs.values() if r.start.get("resumes") == run.uid]
         assert successor.start["campaign_id"] == run.start["campaign_id"]
@@ -235,3 +238,43 @@ def test_an_interrupted_cycling_run_goes_on_with_its_numbering_totals_and_ce_his
     # totals and CE over every cycle of the cell, those before the crash included, as if never interrupted
     for column in ("cycles_ce", "cycles_plated_total", "cycles_stripped_total", "cycles_ce_cumulative"):
         np.testing.assert_allclose(table[column], expected[column][done:], rtol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def three_cycles(tmp_path_factory):
+    """A finished galvanostatic_cycles run of three cycles on the simulated lab, read back from storage."""
+    from labctl.plans.electrochem import galvanostatic_cycles
+    from labctl.session import Session
+
+    with Session.from_profile(data_dir=tmp_path_factory.mktemp("data")) as lab:
+        (uid,) = lab.run(galvanostatic_cycles(lab.vmp3_1, lab.clock, cycles=3, record_dt="10 s"))
+        return lab.storage.run(uid)
+
+
+@pytest.mark.parametrize("where, done, plated", [
+    ("start", 0, False), ("plate 1", 0, False), ("strip 1", 0, True), ("after cycle 1", 1, False),
+    ("plate 2", 1, False), ("strip 2", 1, True), ("after cycle 2", 2, False), ("strip 3", 2, True)])
+def test_a_resume_goes_on_from_what_the_run_had_done_by_the_saved_lab_time(three_cycles, where, done, plated):
+    from labctl.app.resume import continuation
+
+    cycles = three_cycles.table("cycles")
+    ends = list(lab_time(cycles))
+    plate = three_cycles.table("plate", timestamps=True)
+    plate_ends = [float(plate["timestamp"][plate["timestamp"] < end].max()) for end in ends]
+    start = three_cycles.start["lab_time"]
+    cut = {"start": start + 1, "plate 1": plate_ends[0] - 100, "strip 1": plate_ends[0] + 100,
+           "after cycle 1": ends[0] + 1, "plate 2": plate_ends[1] - 100, "strip 2": plate_ends[1] + 100,
+           "after cycle 2": ends[1] + 1, "strip 3": plate_ends[2] + 100}[where]
+    cont = continuation(three_cycles, cut, ended_after_cut=True)
+    assert cont.params["first_cycle"] == done + 1 and cont.params["cycles"] == 3 - done
+    assert cont.params["reattach"] is True
+    assert cont.carried["ce_history"] == pytest.approx(list(cycles["cycles_ce"][:done]))
+    plated_total = float(cycles["cycles_plated_total"][done - 1]) if done else 0.0
+    assert cont.carried["plated_before_C"] == pytest.approx(plated_total)
+    if plated:   # the cycle in hand had plated: the resumed run goes on with its strip
+        expected = float(cycles["cycles_plated_charge"][done])
+        assert cont.carried["plated_in_progress_C"] == pytest.approx(expected, rel=1e-6)
+        assert cont.params["plated_in_progress"] == f"{cont.carried['plated_in_progress_C']!r} C"
+    else:
+        assert cont.carried["plated_in_progress_C"] is None and "plated_in_progress" not in cont.params
+    assert cont.md["resumes"] == three_cycles.uid
