@@ -266,6 +266,8 @@ class Figures:
     def lines(self) -> list[str]:
         """The figures as sentences, in hours of lab time."""
         h = 3600.0
+        if not self.makespan > 0:   # everything ended at the lab time it started (stopped at once)
+            return ["makespan 0 h of lab time: every experiment ended as it started"]
         return [f"makespan {self.makespan / h:.2f} h of lab time (serial sum {self.serial_sum / h:.2f} h, "
                 f"{self.serial_sum / self.makespan:.2f}x shorter)",
                 f"critical-path bound {self.bound / h:.2f} h (longest chain {self.chain / h:.2f} h, busiest "
