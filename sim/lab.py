@@ -51,6 +51,11 @@ class SimLab:
             saved = sim_state.load(state, self.clock)
             self.world, self._eclibs = saved["world"], saved["eclibs"]
             self.operator = SimOperator(self.world)
+            for channel in list(self.world._channels.values()):
+                # a VMP3 runs its technique without a computer; a Gamry's experiment is run by the computer's
+                # software, so it ended with the process that ran it
+                if channel.name.split(":")[0] not in self._eclibs and channel.state == "run":
+                    channel.stop()
             return
         self._eclibs: dict = {}
         self.world = World(self.clock, seed=int(config.get("seed", 0)), noise=float(config.get("noise", 1.0)))

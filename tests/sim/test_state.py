@@ -33,3 +33,17 @@ def test_a_lab_started_from_its_saved_state_goes_on_where_it_was():
     resumed = _samples(again, 3600)
     assert len(resumed) == len(on) == 60
     np.testing.assert_allclose(resumed, on, rtol=0, atol=1e-9)
+
+
+def test_a_gamry_technique_ends_with_the_process_a_vmp3_technique_does_not():
+    config = {**CONFIG, "cells": {**CONFIG["cells"], "liquid": {"kind": "liquid", "electrolyte": "dme",
+                                                                 "area_cm2": 0.1, "channel": "ref600:1"}}}
+    lab = SimLab(config)
+    lab.eclib("vmp3")
+    for name in ("vmp3:1", "ref600:1"):
+        lab.world.channel(name).load([Step("cc", value=-1e-5, duration=7200.0, record_dt=60.0)])
+        lab.world.channel(name).start()
+    lab.clock.advance(600)
+    again = SimLab(config, state=lab.snapshot())
+    assert again.world.channel("vmp3:1").state == "run"
+    assert again.world.channel("ref600:1").state == "stop"
