@@ -60,12 +60,19 @@ class SimCheckpoints:
         self.path = state_path(storage.data_dir)
         self.min_wall_s = min_wall_s
         self.saves = 0
+        self.failures = 0
         self._last = time.monotonic()
         self._timer = simlab.clock.call_every(period, self._tick)
 
     def _tick(self, now: float) -> None:
         if time.monotonic() - self._last >= self.min_wall_s and self.storage.open_runs():
-            self.save()
+            try:
+                self.save()
+            except Exception as exc:   # in real-time mode the world may be changing meanwhile: next time
+                self._last = time.monotonic()
+                self.failures += 1
+                log.log(logging.WARNING if self.failures == 1 else logging.DEBUG,
+                        "saving the simulated lab failed (%s: %s); the last state saved stays", type(exc).__name__, exc)
 
     def save(self) -> None:
         """Write the lab's state now, after flushing every document emitted up to now."""
