@@ -117,7 +117,7 @@ def resume_time() -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         whole = timed("-c", CYCLING, Path(tmp) / "whole", 6, "saves")
         data = Path(tmp) / "crashed"
-        child = subprocess.Popen([sys.executable, "-c", CYCLING, data, 6, "saves"], stderr=subprocess.DEVNULL)
+        child = subprocess.Popen([sys.executable, "-c", CYCLING, data, "6", "saves"], stderr=subprocess.DEVNULL)
         while True:
             files = list(data.glob("runs/*/*/*/*.jsonl"))
             if files and len(re.findall(rb'"cycles_ce":[-0-9]', files[0].read_bytes())) >= 2:

@@ -24,6 +24,9 @@ def resume(run: Annotated[str, typer.Argument(help="uid prefix or scan id of an 
     directory = Path(data_dir).expanduser() if data_dir is not None else storage_mod.data_dir(
         prof.lab.get("data_dir"))
     saved = read_saved(directory) if prof.sim is not None else None
+    if prof.sim is not None and saved is None:
+        raise common.fail(f"no simulated lab was saved in {directory}: a resumed run would find a fresh "
+                          "simulated world, not the one it was interrupted in")
     session = common.open_session(prof, directory, {}, quiet, sim_state=None if saved is None else saved.state)
     code = 0
     try:

@@ -130,11 +130,11 @@ def test_a_campaign_killed_mid_run_resumes_to_the_same_result(tmp_path):
     done_cycles = re.compile(rb'"cycles_ce":[-0-9]')
     try:
         deadline = time.monotonic() + 300
-        while True:   # killed once the first cell has three cycles on disk
+        while True:   # killed once three cycles are on disk and the simulated lab was saved
             assert child.poll() is None, "the campaign ended before it could be killed"
             assert time.monotonic() < deadline
             files = list(data.glob("runs/*/*/*/*.jsonl"))
-            if sum(len(done_cycles.findall(p.read_bytes())) for p in files) >= 3:
+            if sum(len(done_cycles.findall(p.read_bytes())) for p in files) >= 3 and (data / "simlab.state").exists():
                 break
             time.sleep(0.01)
     finally:
@@ -210,7 +210,8 @@ def test_an_interrupted_cycling_run_goes_on_with_its_numbering_totals_and_ce_his
         while True:   # killed once two cycles are on disk
             assert child.poll() is None and time.monotonic() < deadline
             files = list(data.glob("runs/*/*/*/*.jsonl"))
-            if files and len(re.findall(rb'"cycles_ce":[-0-9]', files[0].read_bytes())) >= 2:
+            if files and len(re.findall(rb'"cycles_ce":[-0-9]', files[0].read_bytes())) >= 2 and (
+                    data / "simlab.state").exists():
                 break
             time.sleep(0.01)
     finally:
@@ -278,3 +279,9 @@ def test_a_resume_goes_on_from_what_the_run_had_done_by_the_saved_lab_time(three
     else:
         assert cont.carried["plated_in_progress_C"] is None and "plated_in_progress" not in cont.params
     assert cont.md["resumes"] == three_cycles.uid
+
+
+def test_resume_on_the_simulated_lab_without_its_saved_state_is_refused(tmp_path):
+    out = _labctl("resume", "1", "--data-dir", tmp_path / "empty")
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith(f"error: no simulated lab was saved in {tmp_path / 'empty'}")

@@ -33,6 +33,8 @@ def test_a_run_recorded_by_a_live_process_is_not_closed(tmp_path, cell):
     RE = run_engine({})
     recording.subscribe(RE)
     _open_run(RE, cell)
+    recording.flush()
+    assert recording.sync(60)   # its catalog created, its lines on disk
     try:
         with Storage(data) as other:   # a second session on the same data directory, at the same time
             assert other.interrupted == []
