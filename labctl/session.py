@@ -48,6 +48,7 @@ class Session(ParallelLab):
         #: what shows a run while it goes (``display(clock)`` -> a document callback with ``close()``); the
         #: applications pass their live display, so a session by itself prints nothing
         self.display = display
+        self.sim_checkpoints = None   # the simulated lab saved beside the data (labctl.simstate)
         self._closed = False
         self._init_parallel(clock.clock, engine_factory or (lambda name: run_engine(
             clock=clock.clock, name=name, context_managers=[])))
@@ -55,10 +56,12 @@ class Session(ParallelLab):
     # -- building -----------------------------------------------------------------------------------------
     @classmethod
     def from_profile(cls, profile: Profile | str | Path | None = None, *, data_dir: str | Path | None = None,
-                     metadata: Mapping[str, Any] | None = None, quiet: bool = True, display=None) -> Session:
+                     metadata: Mapping[str, Any] | None = None, quiet: bool = True, display=None,
+                     sim_state: bytes | None = None) -> Session:
         """Bring up the lab described by *profile* (a :class:`Profile`, a path, or None for the default).
 
-        With a ``[sim]`` table the simulated lab starts in-process and every device talks to it; without
+        With a ``[sim]`` table the simulated lab starts in-process and every device talks to it (from
+        *sim_state*, a state it saved beside the data, when given: see :mod:`labctl.simstate`); without
         one the devices open the real ports and time is the wall clock.
         """
         if not isinstance(profile, Profile):
@@ -71,7 +74,7 @@ class Session(ParallelLab):
             if profile.sim is not None:
                 from labctl.sim.lab import SimLab
 
-                simlab = SimLab(dict(profile.sim))
+                simlab = SimLab(dict(profile.sim), state=sim_state)
                 ctx = BuildContext(clock=simlab.clock, simlab=simlab)
             else:
                 ctx = BuildContext(clock=WallClock(), simlab=None)
@@ -92,8 +95,13 @@ class Session(ParallelLab):
         except BaseException:
             _shutdown(devices, storage, simlab)
             raise
-        return cls(profile=profile, RE=RE, devices=devices, clock=clock, storage=storage, simlab=simlab,
-                   quiet=quiet, display=display, engine_factory=engine)
+        session = cls(profile=profile, RE=RE, devices=devices, clock=clock, storage=storage, simlab=simlab,
+                      quiet=quiet, display=display, engine_factory=engine)
+        if simlab is not None:
+            from labctl.simstate import SimCheckpoints
+
+            session.sim_checkpoints = SimCheckpoints(simlab, storage)
+        return session
 
     # -- using ----------------------------------------------------------------------------------------------
     def __getattr__(self, name: str):
@@ -178,6 +186,8 @@ class Session(ParallelLab):
             except Exception as exc:
                 problems.append(f"aborting the paused run: {exc}")
                 log.error("aborting the paused run failed: %s", exc)
+        if self.sim_checkpoints is not None:
+            self.sim_checkpoints.close()
         problems += _shutdown(self.devices, self.storage, self.simlab)
         if problems:
             raise SessionError("; ".join(problems))

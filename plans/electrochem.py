@@ -103,6 +103,11 @@ def galvanostatic_cycles(
         strip_time_limit: OptionalSeconds = None,
         poll: OptionalSeconds = None,
         plate_e_min: OptionalVolts = f"{PLATE_E_MIN:g} V",
+        first_cycle: Annotated[int, Count(min=1)] = 1,
+        plated_before: Annotated[QuantityLike, Unit("C", min=0.0)] = "0 C",
+        stripped_before: Annotated[QuantityLike, Unit("C", min=0.0)] = "0 C",
+        plated_in_progress: Annotated[QuantityLike | None, Unit("C", min=0.0, min_inclusive=False)] = None,
+        reattach: bool = False,
         md: dict | None = None) -> MsgGenerator:
     """Plate at ``current_density`` for ``plate_capacity`` (or ``plate_time``), rest, strip to ``strip_cutoff``.
 
@@ -110,13 +115,21 @@ def galvanostatic_cycles(
     stripping stops after ``strip_time_limit``, by default twice that cycle's plating time (a Na||Cu cell
     cannot strip more than it plated). Streams ``plate``, ``strip`` (and ``rest``) hold every row;
     ``cycles`` holds each cycle's plated and stripped charge, its coulombic efficiency and whether either
-    limit ended it. Returns the per-cycle results.
+    limit ended it, with running totals over every cycle of the cell (``plated_total``, ``stripped_total``,
+    ``ce_cumulative``). Returns the per-cycle results.
+
+    Going on with an interrupted experiment (``labctl resume``): cycles are numbered from ``first_cycle``, the
+    totals start from ``plated_before``/``stripped_before``, ``plated_in_progress`` is the charge the first
+    cycle had plated already (it goes on with its strip) and ``reattach`` takes up the technique the
+    instrument may still be running.
     """
     area = electrode_area(pstat)
     techniques = cycle_techniques(current_density, area, None if plate_time is not None else plate_capacity,
                                   plate_time, strip_cutoff, record_dt, rest, strip_time_limit, plate_e_min)
-    return (yield from cycle_block(pstat, clock, CycleLog(name="cycles"), current_density, techniques, cycles, 1,
-                                   area, set(), poll, strip_limit_from_plating=strip_time_limit is None))
+    log = CycleLog(name="cycles", plated_before=plated_before, stripped_before=stripped_before)
+    return (yield from cycle_block(pstat, clock, log, current_density, techniques, cycles, first_cycle,
+                                   area, set(), poll, strip_limit_from_plating=strip_time_limit is None,
+                                   plated_in_progress=plated_in_progress, reattach=reattach))
 
 
 def _rate_blocks(v: PlanValues) -> list:

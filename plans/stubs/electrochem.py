@@ -22,7 +22,7 @@ from bluesky.preprocessors import rewindable_wrapper
 from bluesky.protocols import Flyable, Movable
 
 from labctl.devices.errors import LimitError
-from labctl.devices.potentiostat.techniques import OCV, Galvanostatic
+from labctl.devices.potentiostat.techniques import OCV, Galvanostatic, Reattach
 from labctl.devices.records import CycleLog
 from labctl.plans.checks import describe
 from labctl.plans.decorator import attempt, finalize_keeping_fault, instrument_errors
@@ -93,12 +93,14 @@ def summarize(pages, ended_by, prefix: str) -> dict:
 
 
 def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, poll: float | None = None,
-                  declared: set[str] | None = None):
+                  declared: set[str] | None = None, reattach: bool = False):
     """Run ``technique`` on ``pstat`` and emit its rows as the ``stream`` event stream.
 
     ``poll`` (lab seconds) streams rows while the technique runs; without it the rows are collected when
     it ends. ``declared`` is the caller's set of stream names already declared in this run (the stream is
-    declared once, then reused). Returns ``{"rows", "last" (last row by column), "ended_by"}``.
+    declared once, then reused). With ``reattach`` the technique is taken up where the instrument still runs it
+    (or holds its unread rows) after the computer that started it was gone, else started as usual. Returns
+    ``{"rows", "last" (last row by column), "ended_by"}``.
     """
     validate_all(pstat, [technique])
     if poll is not None and not poll > 0:
@@ -107,7 +109,7 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
     state = {"started": False, "pages": []}
 
     def body():
-        yield from bps.prepare(pstat, technique, wait=True)
+        yield from bps.prepare(pstat, Reattach(technique) if reattach else technique, wait=True)
         if declared is None or stream not in declared:
             yield from bps.declare_stream(target, name=stream, collect=True)
             if declared is not None:
@@ -160,28 +162,37 @@ def cycle_techniques(current_density: float, area: float, plate_capacity: float 
 
 
 def cycle_block(pstat, clock, log: CycleLog, density: float, techniques, cycles: int, first_cycle: int,
-            area: float, declared: set, poll, *, strip_limit_from_plating: bool = False):
+            area: float, declared: set, poll, *, strip_limit_from_plating: bool = False,
+            plated_in_progress: float | None = None, reattach: bool = False):
     """Run *cycles* plate/(rest)/strip cycles numbered from *first_cycle* inside the caller's run.
 
     Rows go to the ``plate``/``rest``/``strip`` streams; each cycle's charges and CE, computed from those
     rows as they arrive, go to the ``cycles`` stream with flags saying whether the strip ran out of time
     (``cycles_strip_timed_out``) or the plating hit its lower potential cutoff (``cycles_plate_hit_e_min``):
     such a cycle's CE is not a clean measurement. With ``strip_limit_from_plating`` a cycle whose plating
-    ended early strips for at most twice the time it actually plated. Returns the per-cycle results.
+    ended early strips for at most twice the time it actually plated. Going on with an interrupted experiment:
+    ``plated_in_progress`` (C) says the first cycle's plating was done before, and ``reattach`` takes the first
+    technique up where the instrument may still run it. Returns the per-cycle results.
     """
     plate, rest_t, strip = techniques
     results = []
     for n in range(first_cycle, first_cycle + cycles):
-        p = yield from run_technique(pstat, clock, plate, "plate", declared=declared, poll=poll)
+        attach = reattach and n == first_cycle
+        if n == first_cycle and plated_in_progress is not None:
+            p = {"rows": 0, "last": {"Q": -plated_in_progress}, "ended_by": "before"}   # plated before the resume
+        else:
+            p = yield from run_technique(pstat, clock, plate, "plate", declared=declared, poll=poll, reattach=attach)
+            attach = False
         if rest_t is not None:
-            yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll)
+            yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll, reattach=attach)
+            attach = False
         plated = abs(p["last"].get("Q", 0.0))
         strip_n = strip
-        if strip_limit_from_plating and p["ended_by"] == "limit" and plate.current:
+        if strip_limit_from_plating and p["ended_by"] in ("limit", "before") and plate.current:
             limit = STRIP_TIME_FACTOR * plated / abs(plate.current)
             if strip.duration is not None and 0 < limit < strip.duration:
                 strip_n = dataclasses.replace(strip, duration=limit)
-        s = yield from run_technique(pstat, clock, strip_n, "strip", declared=declared, poll=poll)
+        s = yield from run_technique(pstat, clock, strip_n, "strip", declared=declared, poll=poll, reattach=attach)
         if rest_t is not None:
             yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll)
         stripped = max(s["last"].get("Q", 0.0), 0.0)

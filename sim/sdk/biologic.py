@@ -419,10 +419,14 @@ class FakeEClib:
 
     def _fill_values(self, n: int, values) -> None:
         wch = self.world_channel(n)
+        chan = self._channels[n]
+        if chan.started:   # the instrument's memory fills as the technique runs, whether anybody reads it or not
+            self._encode(chan, wch.drain())
         ewe, i = wch.instant()
         values.State = 1 if self._running(n) else 0
         values.MemFilled = sum(len(r[1]) for r in self._channels[n].pending)
         values.TimeBase = TIME_BASE
+        values.ElapsedTime = wch.since_start if chan.started else 0.0
         values.Ewe, values.I = ewe, i
         values.IRange = _range_in_effect(self._channels[n].i_range, abs(i))
         values.Ece = 0.0

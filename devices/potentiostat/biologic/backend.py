@@ -214,6 +214,19 @@ class BioLogicBackend:
         self._technique, self._key = technique, key
         self._reset_run()
 
+    def attach(self, technique) -> float | None:
+        """Adopt *technique* as the one this channel runs, or ran with rows still unread in the instrument's
+        memory (a VMP3 goes on with its technique while no computer is connected): how long it has run (s), or
+        None when the channel holds nothing of it (then it is loaded and started as usual)."""
+        values = CurrentValues()
+        self._call("BL_GetCurrentValues", self._conn.id, self._ch, byref(values))
+        if values.State == 0 and values.MemFilled <= 0:
+            return None
+        self._technique, self._key = technique, ecc_parameters(technique)[0]
+        self._reset_run()
+        self._running = True
+        return float(values.ElapsedTime)
+
     def _reset_run(self) -> None:
         self._running = False
         self._stop_requested = False
