@@ -186,9 +186,16 @@ class Potentiostat(Device):
             self._running = True
         return finished(self)
 
-    def poll(self) -> bool:
-        """Fetch the rows the instrument has decoded; True while the technique runs."""
-        with self._lock:
+    def poll(self, *, unless_busy: bool = False) -> bool:
+        """Fetch the rows the instrument has decoded; True while the technique runs.
+
+        ``unless_busy``: if another thread works on the channel (a stop, which may wait on the lab clock
+        holding the channel), skip this poll and report the technique as running; waiting for the channel
+        while holding lab time would stop that wait from ever ending.
+        """
+        if not self._lock.acquire(blocking=not unless_busy):
+            return self._running
+        try:
             if not self._running:
                 return False
             rows, running = self.backend.poll()
@@ -197,12 +204,14 @@ class Potentiostat(Device):
                 (self._eis_rows if "freq" in row else self._time_rows).rows.append((row, t0 + row["time"]))
             self._running = running
             return running
+        finally:
+            self._lock.release()
 
     def complete(self) -> Status:
         """A status that finishes when the instrument ends the technique."""
 
         def watch():
-            while self.poll():
+            while self.poll(unless_busy=True):
                 self.clock.sleep(self.poll_period)
 
         return run_in_thread(watch, obj=self, clock=self.clock, name=f"{self.name}-complete")
