@@ -73,6 +73,9 @@ def report(run_ids: Annotated[list[str] | None, typer.Argument(metavar="RUN...",
            search: Annotated[str | None, typer.Option("--search", "-s",
                                                          help="analyse every run matching this text")] = None,
            out: Annotated[Path, typer.Option("--out", help="folder for figures and tables")] = Path("report"),
+           calibration: Annotated[str | None, typer.Option(
+               "--calibration", help="MS calibration run (uid prefix) to quantify gases with; default: the "
+                                     "newest stored one before each gas run")] = None,
            profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """Figures (PNG) and a markdown + CSV table of the paper's numbers beside labctl's, from stored runs."""
     from labctl.report import build_report
@@ -88,7 +91,10 @@ def report(run_ids: Annotated[list[str] | None, typer.Argument(metavar="RUN...",
             stored += [store.run(s.uid) for s in reversed(store.runs(search))]
         if not stored:
             raise common.fail(f"no stored run matches {search!r}", 1)
-        path = build_report(stored, out)
+        # gas amounts need the MS calibrations, whether or not they were named
+        given = {r.uid for r in stored}
+        stored += [store.run(s.uid) for s in store.runs({"plan_name": "ms_calibration"}) if s.uid not in given]
+        path = build_report(stored, out, calibration=calibration)
     finally:
         store.close()
     typer.echo(f"report of {len(stored)} runs in {path.parent} (open {path})")

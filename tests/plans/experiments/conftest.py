@@ -34,7 +34,8 @@ def campaign(lab):
     """A small coin-cell campaign (EC:DMC and DME, two CE cycles, a blank): its stored runs."""
     d = lab.devices
     uids = lab.run(coin_cell_campaign(d["vmp3_1"], d["ms"], d["mfc"], lab.clock, d["operator"],
-                                      valve=d["dems_valve"], d2o_pump=d["d2o_pump"], electrolytes=("ecdmc", "dme"),
+                                      valve=d["dems_valve"], d2o_pump=d["d2o_pump"], std_mfc=d["std_mfc"],
+                                      electrolytes=("ecdmc", "dme"),
                                       ce_cycles=2, eis_f_stop="10 Hz", titration=FAST_TITRATION))
     return [lab.storage.run(uid) for uid in uids]
 
