@@ -26,7 +26,7 @@ from labctl.plans.params import (
     Unit,
     Valve,
 )
-from labctl.plans.stubs.calibration import check_standard, sample_standard, split, standard_of
+from labctl.plans.stubs.calibration import check_standard, purge_standard, sample_standard, split, standard_of
 from labctl.plans.stubs.gas import filament_on
 from labctl.plans.stubs.valve import check_positions
 
@@ -63,11 +63,12 @@ def ms_calibration(
         valve: Valve | None = None,
         dilutions: Dilutions = (0.0, 0.05, 0.1, 0.2, 0.4),
         total_flow: Annotated[QuantityLike, Unit("mL/min", min=0.0, min_inclusive=False)] = "1 mL/min",
-        hold: Seconds = "4 min", duration: Seconds = "2 min", period: Seconds = "5 s",
+        hold: Seconds = "4 min", duration: Seconds = "3 min", period: Seconds = "5 s",
         carrier: Annotated[str, Text()] = "Ar", md: dict | None = None) -> MsgGenerator:
     """Calibrate *ms* with the certified standard on *std_mfc* (the profile's ``options.standard``), diluted in
     the carrier from *mfc* at each of *dilutions* (standard flow / total flow, 0 giving the background):
-    sweep the line for *hold*, then record *duration* into the stream ``calibration``. The vessel on the gas
+    sweep the line for *hold*, then record *duration* into the stream ``calibration``; then the carrier alone
+    sweeps the standard out of the line. The vessel on the gas
     port is kept sealed off (*valve* "sealed"). The fit is ``labctl.analysis.calibration.fit(run)``.
     """
     if valve is not None:
@@ -76,3 +77,4 @@ def ms_calibration(
     for dilution in dilutions:
         yield from sample_standard(ms, clock, mfc, std_mfc, dilution=dilution, total_flow=total_flow, hold=hold,
                                    duration=duration, period=period, stream="calibration")
+    yield from purge_standard(clock, mfc, std_mfc, carrier_flow=total_flow)

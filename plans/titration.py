@@ -25,7 +25,7 @@ from labctl.plans.params import (
     Unit,
     Valve,
 )
-from labctl.plans.stubs.calibration import check_standard, sample_standard, split, standard_of
+from labctl.plans.stubs.calibration import check_standard, purge_standard, sample_standard, split, standard_of
 from labctl.plans.stubs.fluidics import check_rates, set_flow
 from labctl.plans.stubs.gas import (
     AVERAGE,
@@ -49,7 +49,7 @@ __all__ = ["online_ms_titration"]
 BASELINE_THRESHOLDS = {"D2": 1e-4, "O2": 5e-4, "CO2": 5e-4}
 TITRATION_GASES = ("D2", "HD", "CO2")
 #: the standard re-measured at the end: the line swept for this long, then recorded for this long (lab s)
-CHECK_HOLD_S, CHECK_RECORD_S = 240.0, 120.0
+CHECK_HOLD_S, CHECK_RECORD_S = 240.0, 300.0
 Flow = Annotated[QuantityLike, Unit("mL/min", min=0.0, min_inclusive=False, description="carrier gas flow")]
 Temperature = Annotated[QuantityLike, Unit("K", min=0.0, min_inclusive=False)]
 Pressure = Annotated[QuantityLike, Unit("Pa", min=0.0, min_inclusive=False)]
@@ -95,7 +95,7 @@ def online_ms_titration(
         valve: Valve | None = None, d2o_pump: SyringePump | None = None,
         std_mfc: FlowController | None = None,
         check_dilution: Annotated[QuantityLike, Unit("dimensionless", min=0.0, max=0.9,
-                                                     min_inclusive=False)] = 0.2,
+                                                     min_inclusive=False)] = 0.4,
         cell: str = "coin", electrolyte: str | None = None, blank: bool = False,
         carrier_flow: Flow = "1 mL/min",
         d2o_volume: Annotated[QuantityLike, Unit("uL", min=0.0, min_inclusive=False)] = "50 uL",
@@ -152,4 +152,4 @@ def online_ms_titration(
         yield from sample_standard(ms, clock, mfc, std_mfc, dilution=check_dilution, total_flow=carrier_flow,
                                    hold=CHECK_HOLD_S, duration=CHECK_RECORD_S, period=period,
                                    stream="standard_check")
-        yield from bps.mv(std_mfc, 0.0, mfc, carrier_flow)
+        yield from purge_standard(clock, mfc, std_mfc, carrier_flow=carrier_flow)

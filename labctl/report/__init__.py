@@ -50,8 +50,9 @@ class Findings:
 def _calibration_for(run, calibrations: list, named: str | None):
     """The calibration a gas run is quantified with: the one named, else the newest of its MS before it."""
     md = run.start
-    mine = [c for c in calibrations if c.ms in md.get("detectors", [c.ms])]
-    return ms_cal.newest_before(mine, float(md.get("lab_time", md["time"])), uid=named)
+    ms = md.get("plan_args", {}).get("ms")
+    return ms_cal.newest_before(calibrations, float(md.get("lab_time", md["time"])),
+                                ms=ms if isinstance(ms, str) else None, uid=named)
 
 
 def _fitted(stored_runs, skipped: list) -> list:

@@ -61,3 +61,15 @@ def sample_standard(ms: Readable, clock: Movable, carrier_mfc: Movable, std_mfc:
     yield from wait(clock, hold)
     yield from record(ms, clock, duration=duration, period=period, extra=[carrier_mfc, std_mfc, *extra],
                       stream=stream)
+
+
+#: lab s of carrier alone that sweep the standard out of the line (about seven line volumes at 1 mL/min), so
+#: the next measurement's baseline does not start on the standard's tail
+PURGE_S = 180.0
+
+
+def purge_standard(clock: Movable, carrier_mfc: Movable, std_mfc: Movable, *, carrier_flow: float,
+                   purge: float = PURGE_S):
+    """Standard off, carrier back at *carrier_flow*, and the line swept clean for *purge* lab s."""
+    yield from bps.mv(std_mfc, 0.0, carrier_mfc, carrier_flow)
+    yield from wait(clock, purge)
