@@ -30,13 +30,17 @@ def runs(search: Annotated[str | None, typer.Option("--search", "-s", help="text
 def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="run uid (a unique prefix will do)")],
          profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """Metadata, streams, row counts and a few values of one run."""
-    from labctl.app.runs_view import describe_run
+    from labctl.app.runs_view import describe_run, start_doc as start_of
 
     _check_run_key(run_id)
     store = common.open_storage(profile, data_dir)
     try:
         stored = _find_run(store, run_id)
         typer.echo(describe_run(stored))
+        if start_of(stored).get("plan_name") == "ms_calibration":   # what it established, in plain text
+            from labctl.analysis.calibration import fit, summary
+
+            typer.echo(summary(fit(stored)))
     finally:
         store.close()
 
