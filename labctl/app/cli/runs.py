@@ -30,7 +30,8 @@ def runs(search: Annotated[str | None, typer.Option("--search", "-s", help="text
 def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="run uid (a unique prefix will do)")],
          profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """Metadata, streams, row counts and a few values of one run."""
-    from labctl.app.runs_view import describe_run, start_doc as start_of
+    from labctl.app.runs_view import describe_run
+    from labctl.app.runs_view import start_doc as start_of
 
     _check_run_key(run_id)
     store = common.open_storage(profile, data_dir)
