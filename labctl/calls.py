@@ -51,8 +51,8 @@ def devices_by_kind(instruments: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def fill_device_defaults(func: Callable, kwargs: dict, devices_by_kind: Mapping[str, list[str]]) -> dict:
     """Give each missing required device parameter the lab's only device of its kind (declared, or else told
-    by the parameter's name: ``pstat``, ``pump``, ``clock``...); leave it missing when there are none or
-    several."""
+    by the parameter's name: ``pstat``, ``pump``, ``clock``...), or among several the one named as the
+    parameter (``mfc`` beside a ``std_mfc``); leave it missing when that does not settle it."""
     declared = declarations(func)
     out = dict(kwargs)
     declaration = getattr(func, "__plan__", None)
@@ -66,6 +66,9 @@ def fill_device_defaults(func: Callable, kwargs: dict, devices_by_kind: Mapping[
         else:
             kinds = [kind for kind, names in KIND_PARAMETER_NAMES.items() if pname in names]
         for kind in kinds:
-            if len(devices_by_kind.get(kind, [])) == 1:
-                out[pname] = devices_by_kind[kind][0]
+            names = devices_by_kind.get(kind, [])
+            if len(names) == 1:
+                out[pname] = names[0]
+            elif pname in names:
+                out[pname] = pname
     return out

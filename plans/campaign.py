@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Annotated
 
+from labctl.plans.calibration import ms_calibration
 from labctl.plans.checks import PlanValues, check_plan
 from labctl.plans.decorator import MsgGenerator, plan
 from labctl.plans.electrochem import eis, galvanostatic_cycles
@@ -31,7 +32,7 @@ from labctl.plans.titration import online_ms_titration
 __all__ = ["coin_cell_campaign"]
 
 #: online_ms_titration parameters the campaign sets for each cell, so a ``titration`` dict may not
-CAMPAIGN_SETS = {"cell", "electrolyte", "md", "blank", "valve", "d2o_pump"}
+CAMPAIGN_SETS = {"cell", "electrolyte", "md", "blank", "valve", "d2o_pump", "std_mfc"}
 
 
 def _check(v: PlanValues) -> None:
@@ -47,13 +48,16 @@ def _check(v: PlanValues) -> None:
     check_plan(galvanostatic_cycles, {**electrochem, "cycles": v.ce_cycles, "record_dt": v.record_dt}, v.instruments)
     check_plan(online_ms_titration, {"ms": v.ms, "mfc": v.mfc, "clock": v.clock, "operator": v.operator,
                                      "valve": v.valve, "d2o_pump": v.d2o_pump, **titration}, v.instruments)
+    if v.std_mfc is not None:
+        check_plan(ms_calibration, {"ms": v.ms, "mfc": v.mfc, "std_mfc": v.std_mfc, "clock": v.clock,
+                                    "valve": v.valve}, v.instruments)
     check_plan(eis, {**electrochem, "f_stop": v.eis_f_stop}, v.instruments)
 
 
 @plan(check=_check, opens_run=False)
 def coin_cell_campaign(
         pstat: Potentiostat, ms: MassSpectrometer, mfc: FlowController, clock: Clock, operator: Operator,
-        valve: Valve | None = None, d2o_pump: SyringePump | None = None,
+        valve: Valve | None = None, d2o_pump: SyringePump | None = None, std_mfc: FlowController | None = None,
         electrolytes: Annotated[Sequence[str], Text()] = ("ecdmc", "ecdmc_vc", "ecdmc_fec", "dme"),
         cell: str = "coin", ce_cycles: Annotated[int, Count(min=1)] = 10, blank: Annotated[bool, Flag()] = True,
         record_dt: Seconds = "10 s",
@@ -61,8 +65,9 @@ def coin_cell_campaign(
         titration: dict | None = None, md: dict | None = None) -> MsgGenerator:
     """For each electrolyte: one plating/stripping cycle then a D2O titration of the electrode; a fresh
     cell's impedance spectrum, then that cell cycled ``ce_cycles`` times for CE. With ``blank``, an
-    uncycled cell is titrated as the control. One run per measurement, each tagged with ``electrolyte``,
-    ``campaign`` and ``purpose``.
+    uncycled cell is titrated as the control. With ``std_mfc`` (the MFC of a certified gas standard) the MS is
+    calibrated first, which the gas amounts are quantified with. One run per measurement, each tagged with
+    ``electrolyte``, ``campaign`` and ``purpose``.
     """
     area = electrode_area(pstat)
     shared = {"campaign": "coin_cell_campaign", **(md or {})}
@@ -73,6 +78,8 @@ def coin_cell_campaign(
                     f"({purpose}) and connect it to {pstat.name}", name=cell, kind="coin", electrolyte=electrolyte,
                     area_cm2=area, potentiostat=pstat.name)
 
+    if std_mfc is not None:
+        yield from ms_calibration(ms, mfc, std_mfc, clock, valve=valve, md=shared)
     for electrolyte in electrolytes:
         tags = {**shared, "electrolyte": electrolyte, "cell": cell}
         yield from with_checkpoint(

@@ -26,6 +26,7 @@ from labctl.plans.params import (
     Unit,
     Valve,
 )
+from labctl.plans.stubs.calibration import check_standard, purge_standard, sample_standard, split, standard_of
 from labctl.plans.stubs.fluidics import check_rates, set_flow
 from labctl.plans.stubs.gas import (
     AVERAGE,
@@ -48,6 +49,8 @@ __all__ = ["online_ms_titration"]
 #: chamber's own residual CO2 (~1.5e-4 of the carrier on an RGA) but far below any titration peak
 BASELINE_THRESHOLDS = {"D2": 1e-4, "O2": 5e-4, "CO2": 5e-4}
 TITRATION_GASES = ("D2", "HD", "CO2")
+#: the standard re-measured at the end: the line swept for this long, then recorded for this long (lab s)
+CHECK_HOLD_S, CHECK_RECORD_S = 240.0, 300.0
 Flow = Annotated[QuantityLike, Unit("mL/min", min=0.0, min_inclusive=False, description="carrier gas flow")]
 Temperature = Annotated[QuantityLike, Unit("K", min=0.0, min_inclusive=False)]
 Pressure = Annotated[QuantityLike, Unit("Pa", min=0.0, min_inclusive=False)]
@@ -64,15 +67,25 @@ def _check(v: PlanValues) -> None:
         check_rates(v.instrument("d2o_pump"), v.injection_rate)
     if v.valve is not None:
         check_positions(v.instrument("valve"), "sweep", "sealed")
+    v.only_with("check_dilution", "a std_mfc (the standard re-measured at the end)", v.std_mfc is not None)
+    if v.std_mfc is not None:
+        check_standard(v.instrument("ms"), v.instrument("mfc"), v.instrument("std_mfc"), "Ar",
+                       [split(v.carrier_flow, v.check_dilution)])
 
 
 def _md(v: PlanValues) -> dict:
+    check = {}
+    if v.std_mfc is not None:
+        check = {"standard_check": standard_of(v.std_mfc),
+                 "standard_check_flows": {"carrier": v.mfc.name, "standard": v.std_mfc.name}}
     return {"cell": v.cell, "blank": bool(v.blank), "titration_gases": list(TITRATION_GASES),
             **({"electrolyte": v.electrolyte} if v.electrolyte else {}),
-            **gas_conditions(v.temperature, v.pressure, v.carrier_flow)}
+            **gas_conditions(v.temperature, v.pressure, v.carrier_flow), **check}
 
 
 def _cleanup(v: PlanValues) -> MsgGenerator:
+    if v.std_mfc is not None:
+        yield from bps.mv(v.std_mfc, 0.0)
     if v.valve is not None:
         yield from bps.mv(v.valve, "sealed")
 
@@ -81,6 +94,9 @@ def _cleanup(v: PlanValues) -> MsgGenerator:
 def online_ms_titration(
         ms: MassSpectrometer, mfc: FlowController, clock: Clock, operator: Operator,
         valve: Valve | None = None, d2o_pump: SyringePump | None = None,
+        std_mfc: FlowController | None = None,
+        check_dilution: Annotated[QuantityLike, Unit("dimensionless", min=0.0, max=0.9,
+                                                     min_inclusive=False)] = 0.4,
         cell: str = "coin", electrolyte: str | None = None, blank: Annotated[bool, Flag()] = False,
         carrier_flow: Flow = "1 mL/min",
         d2o_volume: Annotated[QuantityLike, Unit("uL", min=0.0, min_inclusive=False)] = "50 uL",
@@ -94,7 +110,10 @@ def online_ms_titration(
 
     Streams: ``checkpoints`` (operator steps), ``baseline`` (until no D2/O2/CO2 and ~100 % Ar for ``hold``),
     ``titration`` (from the injection until D2, HD and CO2 are back under their thresholds for
-    ``return_hold``). The D2O goes in through ``d2o_pump`` if given, else by an operator checkpoint.
+    ``return_hold``). The D2O goes in through ``d2o_pump`` if given, else by an operator checkpoint. With
+    ``std_mfc`` (an MFC metering a certified standard), the standard is re-measured at the end, at
+    ``check_dilution`` in the carrier with the vial sealed off: stream ``standard_check``, which the analysis
+    uses to tell whether the calibration still holds.
     """
     extra = [mfc] if d2o_pump is None else [mfc, d2o_pump]
     if blank:
@@ -128,3 +147,10 @@ def online_ms_titration(
                           period=period, extra=extra, stream="titration", average=AVERAGE)
     except BaselineTimeout:
         pass  # the gases have not come back down: what was recorded stands, the run ends here
+    if std_mfc is not None:
+        if valve is not None:
+            yield from bps.mv(valve, "sealed")
+        yield from sample_standard(ms, clock, mfc, std_mfc, dilution=check_dilution, total_flow=carrier_flow,
+                                   hold=CHECK_HOLD_S, duration=CHECK_RECORD_S, period=period,
+                                   stream="standard_check")
+        yield from purge_standard(clock, mfc, std_mfc, carrier_flow=carrier_flow)

@@ -18,6 +18,7 @@ SERIAL_CORES = {
     "vici.two_position": "labctl.sim.serial.vici:ViciValve",
     "bronkhorst.propar": "labctl.sim.serial.bronkhorst:ProparInstrument",
     "srs.rga": "labctl.sim.serial.srs:RGA",
+    "pfeiffer.qmg220": "labctl.sim.serial.pfeiffer:Qmg",
 }
 ECLIB = "labctl.sim.sdk.biologic:FakeEClib"
 GAMRYCOM = "labctl.sim.sdk.gamry:FakeGamryCOM"

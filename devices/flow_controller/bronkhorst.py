@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import Field
 
 from labctl.devices.errors import InstrumentError, InstrumentTimeout, ProtocolError
+from labctl.devices.flow_controller.settings import GasStandard
 from labctl.devices.options import DriverDeclaration, SerialOptions, SettingError, Settings, limit_range
 from labctl.devices.transport import Port
 
@@ -34,6 +35,7 @@ class BronkhorstOptions(SerialOptions):
     node: int = Field(0x80, ge=1, le=247, description="propar node (128: the instrument on the cable)")
     fluid: str | None = None
     capacity_mL_min: float | None = Field(None, gt=0)
+    standard: GasStandard | None = Field(None, description="the certified gas standard this MFC meters, if any")
     baudrate: Literal[9600, 19200, 38400, 57600, 115200] = 38400
 
 

@@ -13,6 +13,7 @@ from ophyd.status import Status
 
 from labctl.devices.errors import LimitError, ProtocolError
 from labctl.devices.flow_controller.bronkhorst import CAPACITY, CAPACITY_UNIT, FLUID_NAME, FMEASURE, FSETPOINT, Propar
+from labctl.devices.flow_controller.settings import GasStandard
 from labctl.devices.options import InstrumentDescription
 from labctl.devices.signals import DriverSignal
 from labctl.devices.status import finished
@@ -50,8 +51,10 @@ class MassFlowController(Device):
     fluid = Cpt(DriverSignal, getter=_read_fluid, kind="config")
 
     def __init__(self, driver: Propar, *, limits: tuple[float, float] | None = None,
-                 safe_setpoint: float | None = None, name: str, **kwargs):
+                 safe_setpoint: float | None = None, standard: GasStandard | None = None, name: str, **kwargs):
         self._driver = driver
+        #: the certified gas standard on this MFC (from the profile), or None for a carrier
+        self.standard = standard
         capacity, unit, fluid = driver.read(CAPACITY, CAPACITY_UNIT, FLUID_NAME)
         try:
             self._scale = FLOW_UNITS[unit.strip().lower()]
@@ -78,7 +81,9 @@ class MassFlowController(Device):
 
     def instrument_description(self) -> InstrumentDescription:
         """What plans check their parameters against: the setpoints allowed (profile limits within capacity)."""
-        return InstrumentDescription(self.name, "flow_controller", setpoint_range_mL_min=self._limits)
+        options = {"standard": self.standard.model_dump()} if self.standard is not None else {}
+        return InstrumentDescription(self.name, "flow_controller", options=options,
+                                     setpoint_range_mL_min=self._limits)
 
     def check_setpoint(self, value) -> float:
         """*value* in mL/min, or :class:`LimitError` if it is outside :attr:`limits`."""

@@ -54,7 +54,9 @@ class _Measured(SignalRO):
 
 
 class GasAnalyser(Device):
-    """Mass spectrometer: ``pressure_<gas>`` (Torr), ``fraction_<gas>`` (1) per watched gas, ``total_pressure``
+    """Mass spectrometer: ``pressure_<gas>`` (Torr), ``fraction_<gas>`` (1) and ``current_<gas>`` (A, the ion
+    current at the m/z the gas is watched at, multiplier gain divided out: what a calibration relates to
+    amounts) per watched gas, ``total_pressure``
     (Torr), ``time`` (lab time of the cycle, s), ``filament`` ("on"/"off", settable) and ``emission`` (mA).
 
     Build one with :func:`gas_analyser`, which adds the per-gas components for the backend's gases.
@@ -116,6 +118,7 @@ class GasAnalyser(Device):
             for gas in self._GASES:
                 getattr(self, f"pressure_{gas}")._publish(reading.pressures[gas], ts)
                 getattr(self, f"fraction_{gas}")._publish(reading.fractions[gas], ts)
+                getattr(self, f"current_{gas}")._publish(reading.currents[self.backend.gases[gas]], ts)
             self.total_pressure._publish(reading.total_pressure, ts)
             self.time._publish(ts, ts)
             return reading
@@ -271,6 +274,7 @@ def analyser_class(gases) -> type:
         for gas in key:
             body[f"pressure_{gas}"] = Cpt(_Measured, value=float("nan"), units="Torr", kind="hinted")
             body[f"fraction_{gas}"] = Cpt(_Measured, value=float("nan"), units="1", kind="normal")
+            body[f"current_{gas}"] = Cpt(_Measured, value=float("nan"), units="A", kind="normal")
         _classes[key] = type(f"GasAnalyser_{'_'.join(key)}", (GasAnalyser,), body)
     return _classes[key]
 

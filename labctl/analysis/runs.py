@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from labctl.analysis.calibration import Calibration, DriftCheck, drift_check, quantify
 from labctl.analysis.columns import column, lab_time
 from labctl.analysis.dems import co2_per_sweep, sweep_windows
 from labctl.analysis.eis import Resistances, resistances
@@ -98,6 +99,10 @@ class Titration:
     trace: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False, default_factory=dict)
     #: gases still clearly above their baseline over the last minutes recorded (a cut-off integral)
     still_up: list[str] = field(default_factory=list)
+    #: the calibration run the amounts were quantified with
+    calibration_uid: str = ""
+    #: the standard re-measured at the end, if the run did (a stale calibration shows here)
+    drift: DriftCheck | None = None
 
     @property
     def returned(self) -> bool:
@@ -105,8 +110,9 @@ class Titration:
         return not self.still_up
 
 
-def titration(run, gases=TITRATION_GASES) -> Titration:
-    """Moles of each gas released after the D2O injection: ∫ r·(x - baseline)/Vm dt over the titration stream."""
+def titration(run, calibration: Calibration, gases=TITRATION_GASES) -> Titration:
+    """Moles of each gas released after the D2O injection: ∫ r·(x - baseline)/Vm dt over the titration stream,
+    the fractions x quantified from the ion currents with *calibration* (``labctl.analysis.calibration``)."""
     md = run.start
     vm = molar_volume_L(float(md["gas_temperature_K"]), float(md["gas_pressure_Pa"]))
     table = run.table("titration")
@@ -115,11 +121,13 @@ def titration(run, gases=TITRATION_GASES) -> Titration:
     flow = table[column(table, "flow")].to_numpy(float)
     mol, base, trace, still_up = {}, {}, {}, []
     tail = t >= t[-1] - 300.0
+    fractions = quantify(calibration, table, gases)
+    before_fractions = quantify(calibration, before, gases) if before is not None and len(before) else {}
     for gas in gases:
-        x = table[column(table, f"fraction_{gas}")].to_numpy(float)
+        x = fractions[gas]
         noise = 0.0
         if before is not None and len(before):
-            b = before[column(before, f"fraction_{gas}")].to_numpy(float)
+            b = before_fractions[gas]
             bt = lab_time(before).to_numpy(float)
             quiet = bt >= bt[-1] - 300.0
             base[gas] = baseline_fraction(bt, b, before=bt[-1] + 1e-9, span=min(300.0, bt[-1] - bt[0] + 1e-9))
@@ -130,7 +138,9 @@ def titration(run, gases=TITRATION_GASES) -> Titration:
         trace[gas] = (t, x)
         if np.mean(x[tail]) - base[gas] > max(4 * noise, 2e-5):
             still_up.append(gas)
-    return Titration(md.get("electrolyte"), bool(md.get("blank", False)), mol, base, vm, trace, still_up)
+    drift = drift_check(run, calibration) if "standard_check" in run.streams else None
+    return Titration(md.get("electrolyte"), bool(md.get("blank", False)), mol, base, vm, trace, still_up,
+                     calibration.uid, drift)
 
 
 @dataclass
@@ -143,6 +153,7 @@ class Dems:
     time_s: np.ndarray = field(repr=False)
     co2_fraction: np.ndarray = field(repr=False)
     sealed: list[tuple[float, float]] = field(default_factory=list)
+    calibration_uid: str = ""
 
     @property
     def cumulative_mol(self) -> list[float]:
@@ -150,14 +161,15 @@ class Dems:
         return list(np.cumsum(self.co2_mol))
 
 
-def dems(run) -> Dems:
-    """CO2 per sweep, from the valve moves and the gas stream recorded in one DEMS run."""
+def dems(run, calibration: Calibration) -> Dems:
+    """CO2 per sweep, from the valve moves and the gas stream recorded in one DEMS run, the CO2 fraction
+    quantified from the ion currents with *calibration*."""
     md = run.start
     vm = molar_volume_L(float(md["gas_temperature_K"]), float(md["gas_pressure_Pa"]))
     gas = run.table("gas")
     valve = run.table("valve")
     t = lab_time(gas).to_numpy(float)
-    x = gas[column(gas, "fraction_CO2")].to_numpy(float)
+    x = quantify(calibration, gas, ["CO2"])["CO2"]
     flow = gas[column(gas, "flow")].to_numpy(float)
     positions = valve[column(valve, "position_name")].astype(str).tolist()
     vt = lab_time(valve).to_numpy(float)
@@ -169,7 +181,8 @@ def dems(run) -> Dems:
     for start, stop in windows:
         sealed.append((opened, start))
         opened = stop
-    return Dems(md.get("electrolyte"), list(md.get("plan_args", {}).get("cycle_targets", [])), amounts, t, x, sealed)
+    return Dems(md.get("electrolyte"), list(md.get("plan_args", {}).get("cycle_targets", [])), amounts, t, x, sealed,
+                calibration.uid)
 
 
 def impedance(run) -> tuple[np.ndarray, np.ndarray, np.ndarray, Resistances]:

@@ -11,7 +11,8 @@ import warnings
 from collections.abc import Callable
 
 #: the plan modules, in the order ``labctl plans`` lists them: the simple plans first, then the experiments
-PLAN_MODULES = ("readings", "electrochem", "fluidics", "gas", "titration", "dems", "liquid_cell", "afm", "campaign")
+PLAN_MODULES = ("readings", "electrochem", "fluidics", "gas", "calibration", "titration", "dems", "liquid_cell", "afm",
+                "campaign")
 
 
 def plan_modules() -> list[str]:

@@ -17,7 +17,7 @@ def build(spec, ctx) -> MassFlowController:
     propar = Propar(transport_url(spec, ctx), node=opts.node, name=spec.name, timeout=opts.wire_timeout(),
                     baudrate=opts.baudrate)
     try:
-        return MassFlowController(propar, limits=limits, safe_setpoint=safe, name=spec.name)
+        return MassFlowController(propar, limits=limits, safe_setpoint=safe, standard=opts.standard, name=spec.name)
     except BaseException:
         propar.close()
         raise

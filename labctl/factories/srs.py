@@ -8,20 +8,6 @@ from labctl.devices.mass_spectrometer.srs_analyser import RgaAnalyser
 from labctl.factories.common import options, transport_url
 
 
-def _calibration(spec, ctx):
-    """In the simulated lab, what calibrating the head with gas standards would give (A/Torr, Faraday cup)."""
-    simlab = getattr(ctx, "simlab", None)
-    if simlab is None or not (spec.transport or "").startswith("sim://"):
-        return None
-    head = simlab.world.mass_spec(spec.name)
-
-    def calibrate(gas: str) -> float:
-        gain = getattr(head, "gain", None)
-        return head.sensitivity(gas) / (gain() if callable(gain) else 1.0)
-
-    return calibrate
-
-
 def build(spec, ctx) -> GasAnalyser:
     """A :class:`GasAnalyser` over an SRS RGA watching the profile's gases at their parent m/z (options as
     :class:`~labctl.devices.mass_spectrometer.srs.SrsOptions`; limits ``emission_mA``, ``multiplier_V``; safe
@@ -35,7 +21,7 @@ def build(spec, ctx) -> GasAnalyser:
         backend = RgaAnalyser(
             rga, ctx.clock, dict(opts.gases), emission_mA=opts.emission_mA, noise_floor=opts.noise_floor,
             sensitivities=opts.sensitivities, fragments=opts.fragments, multiplier_V=opts.multiplier_V,
-            limits=spec.limits or {}, calibration=_calibration(spec, ctx))
+            limits=spec.limits or {})
         return gas_analyser(backend, ctx.clock, name=spec.name, cycle_s=opts.cycle_s,
                             safe_state=spec.safe_state or {"filament": "off"})
     except BaseException:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labctl.analysis import calibration as ms_cal
 from labctl.analysis import runs as analyse
 from labctl.analysis.gas import blank_corrected
 from labctl.analysis.inventory import mean_std, sodium_inventory
@@ -40,11 +41,37 @@ class Findings:
     cvs: dict[str, tuple] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: MS calibrations used, by uid, and which runs each quantified
+    calibrations: dict[str, ms_cal.Calibration] = field(default_factory=dict)
+    calibrated_runs: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    drift: list[str] = field(default_factory=list)
 
 
-def collect(stored_runs) -> Findings:
-    """Analyse every run; a run that cannot be analysed is listed in ``skipped`` with the reason."""
+def _calibration_for(run, calibrations: list, named: str | None):
+    """The calibration a gas run is quantified with: the one named, else the newest of its MS before it."""
+    md = run.start
+    ms = md.get("plan_args", {}).get("ms")
+    return ms_cal.newest_before(calibrations, float(md.get("lab_time", md["time"])),
+                                ms=ms if isinstance(ms, str) else None, uid=named)
+
+
+def _fitted(stored_runs, skipped: list) -> list:
+    out = []
+    for run in stored_runs:
+        if run.start.get("plan_name") == ms_cal.PLAN:
+            try:
+                out.append(ms_cal.fit(run))
+            except (KeyError, ValueError, IndexError, np.linalg.LinAlgError) as exc:
+                skipped.append(f"{run.uid[:8]} {ms_cal.PLAN}: {exc}")
+    return out
+
+
+def collect(stored_runs, calibration: str | None = None) -> Findings:
+    """Analyse every run; a run that cannot be analysed is listed in ``skipped`` with the reason. Gas runs are
+    quantified with the newest MS calibration run before them among *stored_runs*, or the one whose uid
+    (prefix) is *calibration*."""
     found = Findings()
+    calibrations = _fitted(stored_runs, found.skipped)
     titration_cycles: dict[str, list] = defaultdict(list)
     titrations: dict[str, list] = defaultdict(list)
     for run in stored_runs:
@@ -71,7 +98,16 @@ def collect(stored_runs) -> Findings:
                     except KeyError as exc:  # the CE stands without the profile plot
                         found.notes.append(f"{run.uid[:8]} ({e}): no voltage profile: {exc}")
             elif plan == "online_ms_titration":
-                result = analyse.titration(run)
+                cal = _calibration_for(run, calibrations, calibration)
+                result = analyse.titration(run, cal)
+                found.calibrations[cal.uid] = cal
+                found.calibrated_runs[cal.uid].append(run.uid)
+                if result.drift is not None:
+                    found.drift.append(f"{run.uid[:8]} ({e}), calibration {cal.uid[:8]}: {result.drift.describe()}")
+                    if result.drift.stale:
+                        found.notes.append(f"{run.uid[:8]} ({e}): calibration {cal.uid[:8]} is stale (the standard "
+                                           "re-measured after the titration reads off its certificate); its amounts "
+                                           "are as good as that calibration")
                 if not result.returned:
                     found.notes.append(f"{run.uid[:8]} ({e}): the gases had not returned to baseline when "
                                        f"recording ended ({', '.join(result.still_up)}); amounts are lower bounds")
@@ -91,7 +127,10 @@ def collect(stored_runs) -> Findings:
                 found.r_interfacial[e].append(r.interfacial_ohm)
                 found.spectra[e] = (zr, zi)
             elif plan == "dems":
-                d = analyse.dems(run)
+                cal = _calibration_for(run, calibrations, calibration)
+                d = analyse.dems(run, cal)
+                found.calibrations[cal.uid] = cal
+                found.calibrated_runs[cal.uid].append(run.uid)
                 found.dems_co2[e].append(d.co2_mol)
                 missing = [k + 1 for k, mol in enumerate(d.co2_mol) if math.isnan(mol)]
                 if missing:
@@ -102,7 +141,7 @@ def collect(stored_runs) -> Findings:
                                         [((a - t0) / 3600.0, (b - t0) / 3600.0) for a, b in d.sealed])
             elif plan in ("cv", "liquid_cell_operando") and "cv" in run.streams:
                 found.cvs[f"{e} ({run.uid[:8]})"] = analyse.voltammogram(run)
-        except (KeyError, ValueError, IndexError) as exc:
+        except (KeyError, ValueError, IndexError, np.linalg.LinAlgError) as exc:
             found.skipped.append(f"{run.uid[:8]} {plan}: {exc}")
     for e, results in titrations.items():
         cycles = titration_cycles.get(e, [])
@@ -213,12 +252,25 @@ def verdicts(found: Findings) -> list[str]:
     return out
 
 
-def build_report(stored_runs, out_dir: Path, *, extra: list[str] = ()) -> Path:
+def calibration_lines(found: Findings) -> list[str]:
+    """The report's section on the MS calibrations the gas amounts rest on: each one's fit, and drift checks."""
+    if not found.calibrations:
+        return []
+    lines = ["## MS calibration", ""]
+    for uid, cal in found.calibrations.items():
+        used = ", ".join(u[:8] for u in found.calibrated_runs.get(uid, []))
+        lines += [f"Gas amounts of runs {used} quantified with:", "", "```", ms_cal.summary(cal), "```", ""]
+    lines += [f"- {d}" for d in found.drift] + ([""] if found.drift else [])
+    return lines
+
+
+def build_report(stored_runs, out_dir: Path, *, extra: list[str] = (), calibration: str | None = None) -> Path:
     """Write figures (PNG), ``table.csv`` and ``report.md`` into *out_dir*; return the markdown path.
-    *extra*: markdown lines added before the caveats (how a campaign used lab time, say)."""
+    *extra*: markdown lines added before the caveats (how a campaign used lab time, say); *calibration*: the
+    uid of the MS calibration to quantify every gas run with (default: each run's newest before it)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    found = collect(stored_runs)
+    found = collect(stored_runs, calibration)
     made = []
     if found.profiles:
         made.append(("Voltage profiles, cycles 1 and 10 (Fig. 1a,b)",
@@ -260,6 +312,7 @@ def build_report(stored_runs, out_dir: Path, *, extra: list[str] = ()) -> Path:
     findings = verdicts(found)
     if findings:
         lines += ["## Against the paper", ""] + [f"- {v}" for v in findings] + [""]
+    lines += calibration_lines(found)
     if made:
         lines += ["## Figures", ""] + [f"![{title}]({path.name})" for title, path in made] + [""]
     lines += list(extra)

@@ -43,9 +43,12 @@ class ProparInstrument(ProtocolCore):
     serial_settings = {"baudrate": 38400, "bytesize": 8, "parity": "N", "stopbits": 1}
 
     def __init__(self, name: str, world, *, node: int = 0x80, address: int | None = None,
-                 fluid: str | None = None, capacity_mL_min: float | None = None, **_driver_options):
+                 fluid: str | None = None, capacity_mL_min: float | None = None, standard: dict | None = None,
+                 **_driver_options):
         super().__init__(name)
         kwargs = {}
+        if standard:  # the cylinder on this MFC (the profile's certified composition is the truth here)
+            kwargs["composition"] = dict(standard["composition"])
         if capacity_mL_min is not None:
             kwargs["capacity_mL_min"] = float(capacity_mL_min)
         if fluid is not None:

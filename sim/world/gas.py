@@ -1,10 +1,13 @@
-"""The gas side: isolation valve, mass-flow controller, the line to the MS and the D2O titration vial.
+"""The gas side: isolation valve, mass-flow controllers, the line to the MS and the D2O titration vial.
 
-Topology: Ar from the MFC reaches the valve. Position A sends it straight down the line (the vessel on the
-gas port is sealed); position B sends it through the vessel's headspace first. The line is a train of
-well-mixed segments (a plug-flow delay with some dispersion) ending in the small mixing volume the MS inlet
-samples. Every volume is at 1 bar, so a segment of volume V swept at flow F loses each gas at rate n F / V.
-All rates scale with F, so the transfer over any interval is exact: expm(A * integral of F dt).
+Topology: Ar from the carrier MFC reaches the valve. Position A sends it straight down the line (the vessel
+on the gas port is sealed); position B sends it through the vessel's headspace first. A second MFC metering
+a certified gas standard (an MFC whose fluid has a ``composition``) joins at a tee after the valve, so the
+standard is diluted in the carrier at the ratio of the two flows. The line is a train of well-mixed
+segments (a plug-flow delay with some dispersion) ending in the small mixing volume the MS inlet samples.
+Every volume is at 1 bar, so a segment of volume V swept at flow F loses each gas at rate n F / V. With the
+carrier alone all rates scale with F, so the transfer over any interval is exact: expm(A * integral of F dt);
+with the standard flowing, the two flows are taken as constant in their ratio over each step.
 """
 
 from __future__ import annotations
@@ -80,13 +83,22 @@ class Valve:
 
 
 class FlowController:
-    """The carrier-gas mass-flow controller."""
+    """A mass-flow controller: the carrier's, or, with a ``composition`` (mole fractions of tracked gases in
+    the Ar balance), a certified gas standard's, joining the line after the valve."""
 
-    def __init__(self, world, name: str, capacity_mL_min: float, fluid: str, rng):
+    def __init__(self, world, name: str, capacity_mL_min: float, fluid: str, rng,
+                 composition: dict[str, float] | None = None):
         if not capacity_mL_min > 0:
             raise ValueError(f"mfc {name}: capacity must be positive")
         self._world, self.name, self._rng = world, name, rng
         self.capacity_mL_min, self.fluid = float(capacity_mL_min), fluid
+        self.composition = None
+        if composition:
+            unknown = sorted(set(composition) - set(SPECIES))
+            if unknown or not 0 < sum(composition.values()) <= 1:
+                raise ValueError(f"mfc {name}: a standard's composition must give fractions of "
+                                 f"{', '.join(SPECIES)} summing to at most 1, got {composition}")
+            self.composition = np.array([float(composition.get(g, 0.0)) for g in SPECIES])
         self._setpoint, self._flow, self._blocked = 0.0, 0.0, False
 
     @property
@@ -254,12 +266,16 @@ class GasPort:
             self._cache[key] = p
         return p
 
-    def _advance(self, vol_ml: float, sweep: bool, dt: float) -> None:
+    def _advance(self, vol_ml: float, sweep: bool, dt: float, std_ml: float = 0.0,
+                 std_x: np.ndarray | None = None) -> None:
         hs = self._vessel_volume()
         sweep = sweep and hs is not None
         if self.leak_mol_s:
             self._n[SPECIES.index("O2"), 1] += 0.21 * self.leak_mol_s * dt
             self._n[SPECIES.index("N2"), 1] += 0.78 * self.leak_mol_s * dt
+        if std_ml > 0 and std_x is not None:
+            self._advance_with_standard(vol_ml, std_ml, std_x, sweep, hs)
+            return
         if vol_ml <= 0:
             return
         if hs is not None:
@@ -273,6 +289,38 @@ class GasPort:
             new[:, 0] = self._n[:, 0]
         after = new.sum(axis=1) if sweep else new[:, 1:].sum(axis=1)
         self.delivered += np.maximum(before - after, 0.0)
+        self._n = new
+        if hs is not None:
+            hs.mol[:] = new[:, 0]
+
+    def _advance_with_standard(self, carrier_ml: float, std_ml: float, std_x: np.ndarray, sweep: bool,
+                               hs: GasVolume | None) -> None:
+        """The line swept by carrier and standard together, the vessel (if swept) by the carrier alone: in the
+        volume u that passes the line, dn/du = A n + b, solved exactly with the source as an extra state."""
+        carrier_ml = max(carrier_ml, 0.0)
+        total = carrier_ml + std_ml
+        vols = self._volumes.copy()
+        vols[0] = hs.volume_mL if hs is not None else 1.0
+        m = len(vols)
+        k = 1 / vols
+        k0 = k[0] * carrier_ml / total if sweep else 0.0
+        a = np.zeros((m + 1, m + 1))
+        a[np.arange(1, m), np.arange(1, m)] = -k[1:]
+        a[0, 0] = -k0
+        a[1, 0] = k0
+        a[np.arange(2, m), np.arange(1, m - 1)] = k[1:-1]
+        a[1, m] = std_ml / total / MOLAR_VOLUME_ML        # mol of standard per mL passing, per unit fraction
+        p = _expm(a * total)
+        self._n[:, 0] = hs.mol if hs is not None else 0.0
+        state = np.hstack([self._n, std_x[:, None]])
+        before = self._n.sum(axis=1) if sweep else self._n[:, 1:].sum(axis=1)
+        new = state @ p.T
+        added = std_x * std_ml / MOLAR_VOLUME_ML
+        new = new[:, :m]
+        if not sweep:
+            new[:, 0] = self._n[:, 0]
+        after = new.sum(axis=1) if sweep else new[:, 1:].sum(axis=1)
+        self.delivered += np.maximum(before + added - after, 0.0)
         self._n = new
         if hs is not None:
             hs.mol[:] = new[:, 0]

@@ -4,6 +4,11 @@ The capillary draws a fixed throughput from the line at 1 bar, so the chamber pr
 gas's partial pressure is its mole fraction at the inlet times that pressure. Ion currents follow
 per-gas sensitivities (proportional to emission current, times the electron-multiplier gain) and fragment
 patterns, on top of the residual-gas background, with noise that falls with the noise-floor setting.
+
+Each head is an individual: its true sensitivities and fragment patterns depart from the textbook values by a
+few percent to some tens of percent (drawn once from the seed), and they drift slowly, the light masses
+against the heavy ones (mass discrimination of an ageing ion source), as well as all together. labctl never
+asks for them: it learns them from calibration runs with gas standards, as a lab does.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ PATTERNS = {
 BACKGROUND_TORR = {"H2": 5e-9, "H2O": 2e-8, "N2": 4e-9, "CO2": 3e-10, "Ar": 0.0}
 NOISE_FLOOR_A = 1e-13         # electrometer noise at NF 0; falls a decade every 3 NF steps
 SHOT_NOISE_REL = 2e-3
+TRUE_SPREAD = 0.15            # lognormal sigma of a head's true sensitivity about the textbook value
+PATTERN_SPREAD = 0.10         # lognormal sigma of its fragment ratios
+COMMON_DRIFT_PER_DAY = -0.02  # every sensitivity (filament ageing): cancels in ratios to the carrier
+MASS_DRIFT_PER_DAY = 0.015    # mass discrimination: m/z 4 moves about this much a day against m/z 40
+DAY_S = 86400.0
 
 
 class MassSpec:
@@ -38,6 +48,12 @@ class MassSpec:
     def __init__(self, world, name: str, rng: np.random.Generator):
         self._world, self.name, self._rng = world, name, rng
         self._emission, self._burned, self._hv, self._nf = 0.0, False, 0.0, 2
+        self._rsf = {g: v * float(np.exp(TRUE_SPREAD * rng.standard_normal())) for g, v in RSF.items()}
+        self._rsf["Ar"] = RSF["Ar"]  # the scale is set by the carrier; only ratios to it are observable
+        self._patterns = {g: {m: f if f == 1.0 else f * float(np.exp(PATTERN_SPREAD * rng.standard_normal()))
+                              for m, f in pattern.items()} for g, pattern in PATTERNS.items()}
+        self._mass_drift = MASS_DRIFT_PER_DAY * float(rng.choice((-1.0, 1.0))) * float(rng.uniform(0.8, 1.2))
+        self._t0 = world.clock.now()
 
     # -- public ---------------------------------------------------------------------------------------
     def filament_on(self, emission_mA: float = 1.0) -> None:
@@ -90,11 +106,23 @@ class MassSpec:
         return 1.0 if self._hv <= 0 else max(1.0, 10 ** ((self._hv - 800.0) / 200.0))
 
     def sensitivity(self, gas: str) -> float:
-        """A/Torr at the gas's base peak with the present emission and multiplier (what a calibration gives)."""
+        """The true A/Torr at the gas's base peak now, with the present emission and multiplier (ground truth
+        for tests; nothing in labctl can ask for it)."""
         if gas not in RSF:
             raise ValueError(f"{self.name}: no sensitivity for {gas!r}; known: {sorted(RSF)}")
         with self._world._lock:
-            return S_BASE * RSF[gas] * self._emission * self.gain()
+            self._world._sync(self._world.gas)
+            return S_BASE * self._true_rsf(gas, self._world.gas._wt) * self._emission * self.gain()
+
+    def pattern(self, gas: str) -> dict[int, float]:
+        """The true fragment pattern of *gas* (ground truth for tests)."""
+        return dict(self._patterns[gas])
+
+    def _true_rsf(self, gas: str, t: float) -> float:
+        days = (t - self._t0) / DAY_S
+        parent = max(self._patterns[gas], key=self._patterns[gas].get)
+        drift = 1.0 + COMMON_DRIFT_PER_DAY * days + self._mass_drift * days * (40 - parent) / 36
+        return self._rsf[gas] * max(drift, 0.05)
 
     def fraction(self, gas: str) -> float:
         """True mole fraction of *gas* arriving at the inlet (Ar is the balance)."""
@@ -133,10 +161,11 @@ class MassSpec:
             signal = 0.0
             if self._emission > 0:
                 scale = S_BASE * self._emission * self.gain()
+                t = self._world.gas._wt
                 for gas, p in self.partial_pressures().items():
-                    frac = PATTERNS.get(gas, {}).get(mz)
+                    frac = self._patterns.get(gas, {}).get(mz)
                     if frac and p > 0:
-                        signal += p * RSF[gas] * frac * scale
+                        signal += p * self._true_rsf(gas, t) * frac * scale
             noise = self._world.noise
             if noise:
                 sigma = NOISE_FLOOR_A * 10 ** (-self._nf / 3) + SHOT_NOISE_REL * signal

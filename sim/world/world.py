@@ -22,6 +22,7 @@ from labctl.sim.world.channel import PotentiostatChannel
 from labctl.sim.world.fluidics import SyringePump
 from labctl.sim.world.gas import FlowController, GasPort, TitrationVial, Valve
 from labctl.sim.world.ms import MassSpec
+from labctl.sim.world.params import SPECIES
 
 COUPLED_STEP = 1.0      # s
 
@@ -157,8 +158,17 @@ class World:
             if gas and t_next > self.gas._wt:
                 dt = t_next - self.gas._wt
                 self.titration._advance(dt)
-                vol = sum(m._volume(dt) for m in self._mfcs.values())
-                self.gas._advance(vol, self._vessel_sweeps(), dt)
+                vol = std_vol = 0.0
+                std_mol = np.zeros(len(SPECIES))
+                for m in self._mfcs.values():
+                    v = m._volume(dt)
+                    if m.composition is None:
+                        vol += v
+                    else:
+                        std_vol += v
+                        std_mol += v * m.composition
+                std_x = std_mol / std_vol if std_vol > 0 else None
+                self.gas._advance(vol, self._vessel_sweeps(), dt, std_vol, std_x)
                 self.gas._wt = t_next
             dt = t_next - t
             t = t_next
@@ -238,12 +248,15 @@ class World:
                 v = self._valves[name] = Valve(self, name)
             return v
 
-    def mfc(self, name: str, *, capacity_mL_min: float = 5.0, fluid: str = "Ar") -> FlowController:
+    def mfc(self, name: str, *, capacity_mL_min: float = 5.0, fluid: str = "Ar",
+            composition: dict[str, float] | None = None) -> FlowController:
+        """The MFC called *name*: the carrier's, or with *composition* a gas standard's (joins after the valve)."""
         with self._lock:
             m = self._mfcs.get(name)
             if m is None:
                 self._sync(self.gas)
-                m = self._mfcs[name] = FlowController(self, name, capacity_mL_min, fluid, self._rng("mfc:" + name))
+                m = self._mfcs[name] = FlowController(self, name, capacity_mL_min, fluid, self._rng("mfc:" + name),
+                                                      composition=composition)
             return m
 
     def mass_spec(self, name: str) -> MassSpec:

@@ -31,12 +31,17 @@ def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="run uid (a u
          profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """Metadata, streams, row counts and a few values of one run."""
     from labctl.app.runs_view import describe_run
+    from labctl.app.runs_view import start_doc as start_of
 
     _check_run_key(run_id)
     store = common.open_storage(profile, data_dir)
     try:
         stored = _find_run(store, run_id)
         typer.echo(describe_run(stored))
+        if start_of(stored).get("plan_name") == "ms_calibration":   # what it established, in plain text
+            from labctl.analysis.calibration import fit, summary
+
+            typer.echo(summary(fit(stored)))
     finally:
         store.close()
 
@@ -73,6 +78,9 @@ def report(run_ids: Annotated[list[str] | None, typer.Argument(metavar="RUN...",
            search: Annotated[str | None, typer.Option("--search", "-s",
                                                          help="analyse every run matching this text")] = None,
            out: Annotated[Path, typer.Option("--out", help="folder for figures and tables")] = Path("report"),
+           calibration: Annotated[str | None, typer.Option(
+               "--calibration", help="MS calibration run (uid prefix) to quantify gases with; default: the "
+                                     "newest stored one before each gas run")] = None,
            profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """Figures (PNG) and a markdown + CSV table of the paper's numbers beside labctl's, from stored runs."""
     from labctl.report import build_report
@@ -88,7 +96,10 @@ def report(run_ids: Annotated[list[str] | None, typer.Argument(metavar="RUN...",
             stored += [store.run(s.uid) for s in reversed(store.runs(search))]
         if not stored:
             raise common.fail(f"no stored run matches {search!r}", 1)
-        path = build_report(stored, out)
+        # gas amounts need the MS calibrations, whether or not they were named
+        given = {r.uid for r in stored}
+        stored += [store.run(s.uid) for s in store.runs({"plan_name": "ms_calibration"}) if s.uid not in given]
+        path = build_report(stored, out, calibration=calibration)
     finally:
         store.close()
     typer.echo(f"report of {len(stored)} runs in {path.parent} (open {path})")

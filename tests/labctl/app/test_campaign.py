@@ -74,10 +74,15 @@ def test_a_campaign_runs_its_experiments_at_once_where_instruments_allow(tmp_pat
 
 def test_the_paper_campaign_checks_against_the_built_in_lab():
     campaign = load_campaign(paper_campaign_path(), load_profile(None))
-    assert len(campaign.experiments) == 20
+    assert len(campaign.experiments) == 21
+    first = campaign.experiments[0]
+    assert first.plan == "ms_calibration"   # every MS experiment comes after the calibration
+    assert set(first.instruments) == {"ms", "mfc", "std_mfc", "dems_valve"}
     titration = next(e for e in campaign.experiments if e.name == "dme-titration")
-    assert titration.after == ["dme-cycle"]
-    assert set(titration.instruments) == {"ms", "mfc", "dems_valve", "d2o_pump"}
+    assert titration.after == ["dme-cycle", "ms-calibration"]
+    assert set(titration.instruments) == {"ms", "mfc", "dems_valve", "d2o_pump", "std_mfc"}
+    assert all("ms-calibration" in e.after for e in campaign.experiments
+               if "ms" in e.instruments and e is not first and e.name != "dems-dme")
 
 
 @pytest.mark.parametrize(("text", "says"), [

@@ -280,12 +280,19 @@ def test_demo_on_the_default_profile(runner, tmp_path, monkeypatch):
     for electrolyte in ("EC:DMC |", "EC:DMC + 10% VC", "EC:DMC + 10% FEC", "DME |"):
         assert electrolyte in report
     assert "OUTSIDE" not in report and "carbonate far above ether: yes" in report
+    # the gas amounts rest on the campaign's calibration, named in the report with its fit and drift checks
+    assert "## MS calibration" in report and "standard CAL-5417" in report
+    assert "calibration holds" in report and "stale" not in report
     figures = {p.name for p in (tmp_path / "out").glob("*.png")}
     assert {"fig1ab_voltage_profiles.png", "fig1c_nyquist.png", "fig1d_na_distribution.png",
             "fig1efg_gas_amounts.png", "fig5_dems_co2.png", "fig3i_cv.png"} <= figures
     # tomorrow: listed by `labctl runs`, and loadable as xarray in a new process
     listed = runner.invoke(app, ["runs"])
     assert listed.exit_code == 0 and all(uid[:8] in listed.stdout for uid in uids)
+    calibration = next(u for u in uids if "ms_calibration" in listed.stdout.split(u[:8])[1].splitlines()[0])
+    shown = runner.invoke(app, ["show", calibration[:8]])
+    assert shown.exit_code == 0 and f"MS calibration {calibration[:8]} of ms" in shown.stdout
+    assert "rel. sens." in shown.stdout and "\nD2 " in shown.stdout
     code = ("import sys; from labctl.storage import Storage; s = Storage(sys.argv[1]); "
             "ds = s.run(sys.argv[2]).stream('titration'); "
             "print(ds['ms_fraction_D2'].attrs['units'], ds.sizes['time']); "

@@ -39,8 +39,8 @@ def test_valve_sealed_then_swept_once_per_target(swept):
     assert positions == ["sealed", "sealed", "sweep", "sealed", "sealed", "sweep", "sealed"]
 
 
-def test_co2_per_sweep_grows_and_adds_up_to_what_reached_the_ms(swept):
-    result = analyse.dems(swept["run"])
+def test_co2_per_sweep_grows_and_adds_up_to_what_reached_the_ms(swept, calibration):
+    result = analyse.dems(swept["run"], calibration)
     assert result.cycle_targets == [1, 2]
     assert len(result.co2_mol) == 2
     first, second = result.co2_mol

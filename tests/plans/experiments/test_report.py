@@ -22,8 +22,9 @@ def report(campaign, tmp_path_factory):
 
 
 def test_campaign_records_one_tagged_run_per_measurement(campaign):
-    kinds = [(r.start["plan_name"], r.start["electrolyte"], r.start.get("purpose")) for r in campaign]
+    kinds = [(r.start["plan_name"], r.start.get("electrolyte"), r.start.get("purpose")) for r in campaign]
     assert kinds == [
+        ("ms_calibration", None, None),
         ("galvanostatic_cycles", "ecdmc", "titration_cycle"), ("online_ms_titration", "ecdmc", None),
         ("eis", "ecdmc", "impedance"), ("galvanostatic_cycles", "ecdmc", "coulombic_efficiency"),
         ("galvanostatic_cycles", "dme", "titration_cycle"), ("online_ms_titration", "dme", None),
@@ -32,6 +33,7 @@ def test_campaign_records_one_tagged_run_per_measurement(campaign):
     ]
     assert all(r.start["campaign"] == "coin_cell_campaign" for r in campaign)
     assert campaign[-1].start["blank"] is True
+    assert campaign[0].start["calibration_standard"]["cylinder"] == "CAL-5417"
     # each fresh cell's assembly is confirmed inside the run that uses it
     for r in campaign:
         if r.start["plan_name"] in ("eis",) or r.start.get("purpose") == "titration_cycle":
@@ -47,7 +49,7 @@ def test_report_writes_markdown_table_and_figures(report):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000, name
         assert f"]({name})" in report["md"].read_text(encoding="utf-8")
     text = report["md"].read_text(encoding="utf-8")
-    assert "9 runs analysed." in text and "Runs not analysed" not in text
+    assert "10 runs analysed." in text and "Runs not analysed" not in text
     assert set(report["rows"]) == {paper.ELECTROLYTES[e] for e in ELECTROLYTES}
 
 

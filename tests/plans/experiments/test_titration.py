@@ -16,7 +16,7 @@ from labctl.plans.titration import online_ms_titration
 
 
 @pytest.fixture(scope="module")
-def titrated(lab, world):
+def titrated(lab, world, calibration):
     """A fresh EC:DMC coin cell cycled once, then titrated with the default parameters; what the world saw."""
     d = lab.devices
     assemble(lab, "coin", "coin", "ecdmc", 1.767, "vmp3:1")
@@ -36,8 +36,8 @@ def titrated(lab, world):
 
 
 @pytest.mark.parametrize("gas", ["D2", "HD", "CO2"])
-def test_titrated_amount_is_what_reached_the_ms(titrated, gas):
-    mol = analyse.titration(titrated["run"]).mol[gas]
+def test_titrated_amount_is_what_reached_the_ms(titrated, calibration, gas):
+    mol = analyse.titration(titrated["run"], calibration).mol[gas]
     truth = titrated["delivered"][gas]
     assert truth > 0
     assert mol == pytest.approx(truth, rel=0.03)
@@ -65,12 +65,12 @@ def test_valve_is_sealed_after_the_titration(titrated, world):
     assert world.valve("dems_valve").position == "A"
 
 
-def test_blank_titration_releases_almost_no_hydrogen(campaign, titrated):
+def test_blank_titration_releases_almost_no_hydrogen(campaign, titrated, calibration):
     """The campaign's blank is ``online_ms_titration(..., blank=True)`` on an uncycled cell."""
     blanks = [r for r in campaign if r.start.get("plan_name") == "online_ms_titration" and r.start.get("blank")]
     assert len(blanks) == 1
-    blank = analyse.titration(blanks[0])
-    cycled = analyse.titration(titrated["run"])
+    blank = analyse.titration(blanks[0], calibration)
+    cycled = analyse.titration(titrated["run"], calibration)
     assert blank.blank and blanks[0].start["cell"] == "blank"
     for gas in ("D2", "HD"):
         assert abs(blank.mol[gas]) < 0.02 * cycled.mol[gas], gas
@@ -78,18 +78,19 @@ def test_blank_titration_releases_almost_no_hydrogen(campaign, titrated):
 
 FRESH = textwrap.dedent("""
     import json, pathlib, sys
-    from labctl.analysis import runs
+    from labctl.analysis import calibration, runs
     from labctl.storage import StoredRun
-    data, uid = pathlib.Path(sys.argv[1]), sys.argv[2]
+    data, uid, cal = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     (path,) = sorted(data.glob(f"runs/*/*/*/{uid}*.jsonl"))
-    result = runs.titration(StoredRun(path))
+    (cal_path,) = sorted(data.glob(f"runs/*/*/*/{cal}*.jsonl"))
+    result = runs.titration(StoredRun(path), calibration.fit(StoredRun(cal_path)))
     print(json.dumps({"mol": result.mol, "baseline": result.baseline, "vm": result.molar_volume_L}))
 """)
 
 
-def test_a_fresh_process_analyses_the_stored_run_to_the_same_numbers(lab, titrated):
-    here = analyse.titration(lab.storage.run(titrated["uid"]))
-    out = subprocess.run([sys.executable, "-c", FRESH, str(lab.storage.data_dir), titrated["uid"]],
+def test_a_fresh_process_analyses_the_stored_run_to_the_same_numbers(lab, titrated, calibration):
+    here = analyse.titration(lab.storage.run(titrated["uid"]), calibration)
+    out = subprocess.run([sys.executable, "-c", FRESH, str(lab.storage.data_dir), titrated["uid"], calibration.uid],
                          capture_output=True, text=True, timeout=60, check=True)
     there = json.loads(out.stdout.strip().splitlines()[-1])
     assert there["mol"] == here.mol  # json round-trips floats exactly
