@@ -53,18 +53,26 @@ class LiveDisplay(CallbackBase):
     def __init__(self, file=None, *, clock=None, min_interval: float = 0.2):
         super().__init__()
         self.clock = clock
-        self.file = file or sys.stderr
+        self._file = file
         self.min_interval = min_interval
         self._bar: tqdm | None = None
         self._streams: dict[str, tuple[str, list[tuple[str, str]]]] = {}
         self._last_row: dict[str, float] = {}
         self._lab_t0: float | None = None
-        isatty = getattr(self.file, "isatty", None)
-        #: plain lines, no bar (the output is not a terminal)
-        self.plain = not (callable(isatty) and isatty())
         self._count = 0
         self._total: int | None = None
         self._plan = "run"
+
+    @property
+    def file(self):
+        """Where it writes: the file given, else stderr as it is now (a shell may have replaced it)."""
+        return self._file or sys.stderr
+
+    @property
+    def plain(self) -> bool:
+        """Plain lines, no bar: the output is not a terminal."""
+        isatty = getattr(self.file, "isatty", None)
+        return not (callable(isatty) and isatty())
 
     @override
     def start(self, doc):
