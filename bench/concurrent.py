@@ -39,6 +39,7 @@ def profile_with(channels: int):
     profile.sim["start"] = 1_700_000_000.0
     profile.sim["cells"] = {f"coin{k}": {"kind": "coin", "electrolyte": "dme", "area_cm2": 1.767,
                                          "channel": f"vmp3:{k}"} for k in range(1, channels + 1)}
+    profile.sim["gas"] = {**profile.sim.get("gas", {}), "vessel": "titration"}   # no DEMS cell on the gas port
     return profile
 
 

@@ -2,6 +2,8 @@
 vendor errors, unplugged channels, early ends and data that arrive after a stop."""
 
 import ctypes
+import threading
+import time
 
 import pytest
 
@@ -189,3 +191,48 @@ def test_peis_rows_are_an_impedance_spectrum(clock, world, backend):
         z = cell.impedance(r["freq"])
         assert complex(r["Zre"], r["Zim"]) == pytest.approx(z, rel=0.05)
         assert r["Zmod"] == pytest.approx(abs(complex(r["Zre"], r["Zim"])), rel=1e-6)
+
+
+class _OneCallAtATime:
+    """The EClib as the vendor ships it: not safe for two calls at once; counts any overlap."""
+
+    def __init__(self, lib):
+        self._lib, self._inside, self.overlaps = lib, 0, 0
+        self._count = threading.Lock()
+
+    def __getattr__(self, name):
+        target = getattr(self._lib, name)
+        if not name.startswith("BL_"):
+            return target
+
+        def call(*args):
+            with self._count:
+                self._inside += 1
+                self.overlaps += self._inside > 1
+            try:
+                time.sleep(0)   # give the other channel's thread every chance to come in
+                return target(*args)
+            finally:
+                with self._count:
+                    self._inside -= 1
+        return call
+
+
+def test_channels_of_one_vmp3_called_from_threads_at_once_never_overlap_in_the_library(eclib, closing):
+    lib = _OneCallAtATime(eclib)
+    channels = [closing(BioLogicBackend(lib, "vmp3", k, name=f"vmp3_{k}"), "disconnect") for k in (1, 2)]
+    for channel in channels:
+        channel.connect()
+    readings = {k: [] for k in (1, 2)}
+
+    def read_many(k, channel):
+        for _ in range(300):
+            readings[k].append(channel.read_instant()["state"])
+
+    threads = [threading.Thread(target=read_many, args=(k, c)) for k, c in zip((1, 2), channels, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert lib.overlaps == 0
+    assert readings == {1: ["stop"] * 300, 2: ["stop"] * 300}
