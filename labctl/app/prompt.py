@@ -147,10 +147,13 @@ def _above_prompt_writer():
 
 
 class ExperimentNews:
-    """Prints, above the prompt, each background experiment's state changes ("vmp3 cycling: running -> done")."""
+    """Prints, above the prompt, each background experiment's state changes ("vmp3 cycling: running -> done")
+    and the warnings logged meanwhile."""
 
     def __init__(self, session, write, poll: float = STATE_POLL_S):
         self.session, self.write, self.poll = session, write, poll
+        self._handler = _AbovePrompt(write)
+        logging.getLogger().addHandler(self._handler)
         self._seen: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="experiment news", daemon=True)
@@ -171,8 +174,9 @@ class ExperimentNews:
                     self.write(f"[experiment {e.name}: {before or 'submitted'} -> {e.state}{why}]\n")
 
     def close(self) -> None:
-        """Stop looking."""
+        """Stop looking and printing."""
         self._stop.set()
+        logging.getLogger().removeHandler(self._handler)
 
 
 def dress(session, shell=None, *, file=None) -> dict:
@@ -194,10 +198,7 @@ def dress(session, shell=None, *, file=None) -> dict:
     if shell is not None:
         shell.register_magics(magics(session))
         shell.set_custom_exc(_user_errors(), _one_line)
-        write = _above_prompt_writer()
-        handler = _AbovePrompt(write)
-        logging.getLogger().addHandler(handler)
-        names["experiment_news"] = ExperimentNews(session, write)
+        names["experiment_news"] = ExperimentNews(session, _above_prompt_writer())
     return names
 
 

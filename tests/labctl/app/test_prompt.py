@@ -34,6 +34,7 @@ def shell(tmp_path_factory):
     ip.push(namespace(lab))
     ip.run_line_magic("load_ext", "labctl.app.ipython")
     yield ip
+    ip.user_ns["experiment_news"].close()
     lab.close()
 
 
