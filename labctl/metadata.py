@@ -127,13 +127,17 @@ def check(md: Mapping, cells: Mapping[str, CellFact]) -> None:
                 f"{fact.electrolyte!r}{source}; give {KEY}={fact.electrolyte!r} or leave it out")
 
 
-def validator(profile: Profile, simlab, then: Callable[[dict], None] | None = None) -> Callable[[dict], None]:
-    """A RunEngine ``md_validator`` that checks every run's metadata against the running simulated lab
-    (after *then*, the engine's previous validator). On the real lab it is *then* alone."""
+def validator(profile: Profile, simlab, RE) -> Callable[[dict], None]:
+    """A ``md_validator`` for *RE* that checks the metadata a person gave (with the call or in ``RE.md``)
+    against the running simulated lab, after the engine's previous validator; a plan's own metadata (a
+    campaign that assembles each cell it tags) is the plan's word. On the real lab: the previous one alone."""
+    then = RE.md_validator
+
     def validate(md: dict) -> None:
-        if then is not None:
-            then(md)
-        if simlab is not None and md.get(KEY) is not None:
+        then(md)
+        # what the RunEngine was called with wins over the plan's own, which wins over RE.md (bluesky's order)
+        personal = KEY in getattr(RE, "_metadata_per_call", {}) or md.get(KEY) == RE.md.get(KEY)
+        if simlab is not None and md.get(KEY) is not None and personal:
             check(md, world_cells(profile, simlab.world))
 
     return validate

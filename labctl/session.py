@@ -80,13 +80,13 @@ class Session(ParallelLab):
                 devices["operator"] = _operator(simlab, ctx.clock, profile)
             scan_ids = ScanIds(lambda: _last_scan_id(storage))
             RE = run_engine(scan_id_source=scan_ids, clock=ctx.clock, name="prompt")
-            RE.md_validator = validator(profile, simlab, then=RE.md_validator)
+            RE.md_validator = validator(profile, simlab, RE)
             storage.subscribe(RE)
             RE.md.update(_run_metadata(profile, simlab, metadata or {}))
 
             def engine(name: str):
                 engine = run_engine(scan_id_source=scan_ids, clock=ctx.clock, name=name, context_managers=[])
-                engine.md_validator = validator(profile, simlab, then=engine.md_validator)
+                engine.md_validator = validator(profile, simlab, engine)
                 return engine
 
         except BaseException:
