@@ -23,6 +23,14 @@ class CycleLog(Device):
     strip_timed_out = Cpt(Signal, value=False, kind="normal")
     plate_hit_e_min = Cpt(Signal, value=False, kind="normal")
     strip_time_limit = Cpt(Signal, value=0.0, units="s", kind="normal")
+    # every cycle of the cell so far, those of an interrupted run this one resumes included
+    plated_total = Cpt(Signal, value=0.0, units="C", kind="normal")
+    stripped_total = Cpt(Signal, value=0.0, units="C", kind="normal")
+    ce_cumulative = Cpt(Signal, value=0.0, units="%", kind="normal")
+
+    def __init__(self, *args, plated_before: float = 0.0, stripped_before: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._totals = [float(plated_before), float(stripped_before)]
 
     def record(self, *, cycle: int, current_density: float, plated_C: float, stripped_C: float,
                area_cm2: float) -> float:
@@ -36,6 +44,12 @@ class CycleLog(Device):
         self.plated_capacity.put(float(plated_C) * to_mAh_cm2)
         self.stripped_capacity.put(float(stripped_C) * to_mAh_cm2)
         self.ce.put(ce)
+        self._totals[0] += float(plated_C)
+        self._totals[1] += float(stripped_C)
+        plated, stripped = self._totals
+        self.plated_total.put(plated)
+        self.stripped_total.put(stripped)
+        self.ce_cumulative.put(100.0 * stripped / plated if plated > 0 else float("nan"))
         return ce
 
 

@@ -137,16 +137,11 @@ class ParallelLab:
         return RE
 
     def _make_safe(self, names: Iterable[str]) -> None:
-        problems = []
-        for name in names:
-            safe = getattr(self.devices.get(name), "safe", None)
-            if callable(safe):
-                try:
-                    safe()
-                except Exception as exc:
-                    problems.append(f"{name}: {exc}")
-        if problems:
-            raise RuntimeError("; ".join(problems))
+        from labctl.safety import UnsafeInstruments, make_safe
+
+        reports = make_safe(self.devices, names)
+        if reports:
+            raise UnsafeInstruments(reports)
 
     def _instruments_of(self, plan) -> list[str]:
         """The lab's instruments among the devices a plan call was given."""

@@ -6,6 +6,7 @@ stored the same way and every exit leaves the instruments in their safe state.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -16,11 +17,14 @@ from bluesky.utils import RunEngineInterrupted
 
 import labctl
 from labctl.devices.clock import WallClock
+from labctl.devices.errors import LimitError
 from labctl.drivers import BuildContext, FactoryMissing, driver
 from labctl.engine import run_engine
 from labctl.metadata import validator, world_channel
 from labctl.parallel import ParallelLab, ScanIds
+from labctl.plans.params import ParameterError
 from labctl.profile import InstrumentSpec, Profile, implicit_clock_name, load_profile
+from labctl.safety import make_safe
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ class Session(ParallelLab):
         #: what shows a run while it goes (``display(clock)`` -> a document callback with ``close()``); the
         #: applications pass their live display, so a session by itself prints nothing
         self.display = display
+        self.sim_checkpoints = None   # the simulated lab saved beside the data (labctl.simstate)
         self._closed = False
         self._init_parallel(clock.clock, engine_factory or (lambda name: run_engine(
             clock=clock.clock, name=name, context_managers=[])))
@@ -52,10 +57,12 @@ class Session(ParallelLab):
     # -- building -----------------------------------------------------------------------------------------
     @classmethod
     def from_profile(cls, profile: Profile | str | Path | None = None, *, data_dir: str | Path | None = None,
-                     metadata: Mapping[str, Any] | None = None, quiet: bool = True, display=None) -> Session:
+                     metadata: Mapping[str, Any] | None = None, quiet: bool = True, display=None,
+                     sim_state: bytes | None = None) -> Session:
         """Bring up the lab described by *profile* (a :class:`Profile`, a path, or None for the default).
 
-        With a ``[sim]`` table the simulated lab starts in-process and every device talks to it; without
+        With a ``[sim]`` table the simulated lab starts in-process and every device talks to it (from
+        *sim_state*, a state it saved beside the data, when given: see :mod:`labctl.simstate`); without
         one the devices open the real ports and time is the wall clock.
         """
         if not isinstance(profile, Profile):
@@ -68,7 +75,7 @@ class Session(ParallelLab):
             if profile.sim is not None:
                 from labctl.sim.lab import SimLab
 
-                simlab = SimLab(dict(profile.sim))
+                simlab = SimLab(dict(profile.sim), state=sim_state)
                 ctx = BuildContext(clock=simlab.clock, simlab=simlab)
             else:
                 ctx = BuildContext(clock=WallClock(), simlab=None)
@@ -92,8 +99,13 @@ class Session(ParallelLab):
         except BaseException:
             _shutdown(devices, storage, simlab)
             raise
-        return cls(profile=profile, RE=RE, devices=devices, clock=clock, storage=storage, simlab=simlab,
-                   quiet=quiet, display=display, engine_factory=engine)
+        session = cls(profile=profile, RE=RE, devices=devices, clock=clock, storage=storage, simlab=simlab,
+                      quiet=quiet, display=display, engine_factory=engine)
+        if simlab is not None:
+            from labctl.simstate import SimCheckpoints
+
+            session.sim_checkpoints = SimCheckpoints(simlab, storage)
+        return session
 
     # -- using ----------------------------------------------------------------------------------------------
     def __getattr__(self, name: str):
@@ -121,7 +133,14 @@ class Session(ParallelLab):
         """
         if self._closed:
             raise SessionError("this session is closed")
-        return self._drive(lambda: self.RE(plan, **dict(md or {})), live, keep_paused)
+        held = self._instruments_of(plan) if inspect.isgenerator(plan) else list(self.devices)
+        try:
+            return self._drive(lambda: self.RE(plan, **dict(md or {})), live, keep_paused)
+        except (RunEngineInterrupted, ParameterError, LimitError):
+            raise
+        except Exception as exc:  # a fault: the plan's instruments safe, retried; what is not, said by name
+            exc.unsafe = make_safe(self.devices, held)
+            raise
 
     def resume(self, *, live: bool | None = None, keep_paused: bool = False) -> tuple[str, ...]:
         """Continue a run left paused by :meth:`run` with ``keep_paused``."""
@@ -171,6 +190,8 @@ class Session(ParallelLab):
             except Exception as exc:
                 problems.append(f"aborting the paused run: {exc}")
                 log.error("aborting the paused run failed: %s", exc)
+        if self.sim_checkpoints is not None:
+            self.sim_checkpoints.close()
         problems += _shutdown(self.devices, self.storage, self.simlab)
         if problems:
             raise SessionError("; ".join(problems))
@@ -282,16 +303,15 @@ def _run_metadata(profile: Profile, simlab, metadata: Mapping[str, Any]) -> dict
 
 def _shutdown(devices: dict, storage, simlab) -> list[str]:
     """Safe state for every device (last built first), then storage, then the simulated lab."""
-    problems = []
+    problems = make_safe(devices, reversed(list(devices)))
     for name, device in reversed(list(devices.items())):
-        for method in ("safe", "close"):
-            func = getattr(device, method, None)
-            if callable(func):
-                try:
-                    func()
-                except Exception as exc:
-                    problems.append(f"{name}.{method}(): {exc}")
-                    log.error("%s.%s() failed: %s", name, method, exc)
+        func = getattr(device, "close", None)
+        if callable(func):
+            try:
+                func()
+            except Exception as exc:
+                problems.append(f"{name}.close(): {exc}")
+                log.error("%s.close() failed: %s", name, exc)
     for what, obj in (("storage", storage), ("simulated lab", simlab)):
         if obj is not None:
             try:

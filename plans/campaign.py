@@ -11,6 +11,7 @@ from labctl.plans.electrochem import eis, galvanostatic_cycles
 from labctl.plans.params import (
     Clock,
     Count,
+    Flag,
     FlowController,
     MassSpectrometer,
     Operator,
@@ -54,7 +55,7 @@ def coin_cell_campaign(
         pstat: Potentiostat, ms: MassSpectrometer, mfc: FlowController, clock: Clock, operator: Operator,
         valve: Valve | None = None, d2o_pump: SyringePump | None = None,
         electrolytes: Annotated[Sequence[str], Text()] = ("ecdmc", "ecdmc_vc", "ecdmc_fec", "dme"),
-        cell: str = "coin", ce_cycles: Annotated[int, Count(min=1)] = 10, blank: bool = True,
+        cell: str = "coin", ce_cycles: Annotated[int, Count(min=1)] = 10, blank: Annotated[bool, Flag()] = True,
         record_dt: Seconds = "10 s",
         eis_f_stop: Annotated[QuantityLike, Unit("Hz", min=0.0, min_inclusive=False)] = "0.1 Hz",
         titration: dict | None = None, md: dict | None = None) -> MsgGenerator:

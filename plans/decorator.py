@@ -20,18 +20,25 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
-from bluesky.utils import MsgGenerator  # what a plan returns: bluesky's generator of messages
+from bluesky.utils import (
+    FailedStatus,
+    MsgGenerator,  # what a plan returns: bluesky's generator of messages
+)
 
 from labctl.plans.checks import PlanValues, check_call, declarations
 from labctl.plans.params import Instrument, ParameterError, Unit
 
-__all__ = ["MsgGenerator", "PlanCall", "plan", "plan_call"]
+__all__ = ["MsgGenerator", "PlanCall", "attempt", "finalize_keeping_fault", "instrument_errors", "plan", "plan_call",
+           "status_error"]
+
+log = logging.getLogger(__name__)
 
 
 #: device kinds a plan stops on any exit: left alone, they go on acting on the sample
@@ -86,12 +93,15 @@ class Declaration:
         return md
 
     def final(self, v: PlanValues) -> Generator:
+        """Every step of the safe exit is tried, whatever the ones before it did; returns their errors."""
+        errors: list = []
         for pname, decl in declarations(self.func).items():
             device = v.values.get(pname)
             if isinstance(decl.converter, Instrument) and decl.converter.kind in STOPPED_ON_EXIT and device:
-                yield from bps.stop(device)
+                yield from attempt(bps.stop(device), f"stopping {device.name}", errors)
         if self.cleanup is not None:
-            yield from self.cleanup(v) or ()
+            yield from attempt(self.cleanup(v) or (), f"{self.name}'s cleanup", errors)
+        return errors
 
     def execute(self, given: dict) -> Generator:
         v = check_call(self.func, self.check, given)
@@ -101,11 +111,64 @@ class Declaration:
         result = {}
 
         def keep_result():
-            result["value"] = yield from body
+            result["value"] = yield from instrument_errors(body)
 
         run = bpp.run_wrapper(keep_result(), md=self.start_metadata(v))
-        yield from bpp.finalize_wrapper(run, lambda: self.final(v))
+        yield from finalize_keeping_fault(run, lambda: self.final(v))
         return result.get("value")
+
+
+def instrument_errors(plan: Generator) -> Generator:
+    """Re-raise the instrument's own error (a typed labctl error naming it) rather than bluesky's wrapper
+    around the failed status, whose text is only the status's repr."""
+    try:
+        return (yield from plan)
+    except FailedStatus as exc:
+        cause = status_error(exc)
+        if cause is None:
+            raise
+        raise cause from None
+
+
+def status_error(exc: BaseException) -> BaseException | None:
+    """The error behind a failed status, if there is one."""
+    if not isinstance(exc, FailedStatus):
+        return None
+    if isinstance(exc.__cause__, Exception):
+        return exc.__cause__
+    status = exc.args[0] if exc.args else None
+    try:
+        cause = status.exception() if callable(getattr(status, "exception", None)) else None
+    except Exception:
+        return None
+    return cause if isinstance(cause, Exception) else None
+
+
+def attempt(messages, what: str, errors: list) -> Generator:
+    """Run the cleanup step *messages*; an error is logged and appended to *errors*, not raised, so the steps
+    after it still run."""
+    try:
+        yield from instrument_errors(messages)
+    except Exception as exc:
+        log.error("%s failed: %s", what, exc)
+        errors.append(exc)
+
+
+def finalize_keeping_fault(plan: Generator, final: Callable[[], Generator]) -> Generator:
+    """``bluesky.preprocessors.finalize_wrapper`` that never lets a cleanup error hide the fault that ended
+    *plan*. *final()* runs its steps with :func:`attempt` and returns the errors: after a fault they are only
+    logged and the fault is raised; after a clean end the first of them is raised."""
+    try:
+        ret = yield from plan
+    except GeneratorExit:  # closed, not failed: nothing may be yielded any more
+        raise
+    except BaseException:
+        yield from final()
+        raise
+    errors = yield from final()
+    if errors:
+        raise errors[0]
+    return ret
 
 
 def plan(func: Callable | None = None, *, check: Callable[[PlanValues], None] | None = None,

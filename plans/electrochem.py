@@ -22,6 +22,7 @@ from labctl.plans.params import (
     Clock,
     Count,
     CurrentDensity,
+    Flag,
     ParameterError,
     Potentiostat,
     QuantityLike,
@@ -102,6 +103,11 @@ def galvanostatic_cycles(
         strip_time_limit: OptionalSeconds = None,
         poll: OptionalSeconds = None,
         plate_e_min: OptionalVolts = f"{PLATE_E_MIN:g} V",
+        first_cycle: Annotated[int, Count(min=1)] = 1,
+        plated_before: Annotated[QuantityLike, Unit("C", min=0.0)] = "0 C",
+        stripped_before: Annotated[QuantityLike, Unit("C", min=0.0)] = "0 C",
+        plated_in_progress: Annotated[QuantityLike | None, Unit("C", min=0.0, min_inclusive=False)] = None,
+        reattach: bool = False,
         md: dict | None = None) -> MsgGenerator:
     """Plate at ``current_density`` for ``plate_capacity`` (or ``plate_time``), rest, strip to ``strip_cutoff``.
 
@@ -109,13 +115,21 @@ def galvanostatic_cycles(
     stripping stops after ``strip_time_limit``, by default twice that cycle's plating time (a Na||Cu cell
     cannot strip more than it plated). Streams ``plate``, ``strip`` (and ``rest``) hold every row;
     ``cycles`` holds each cycle's plated and stripped charge, its coulombic efficiency and whether either
-    limit ended it. Returns the per-cycle results.
+    limit ended it, with running totals over every cycle of the cell (``plated_total``, ``stripped_total``,
+    ``ce_cumulative``). Returns the per-cycle results.
+
+    Going on with an interrupted experiment (``labctl resume``): cycles are numbered from ``first_cycle``, the
+    totals start from ``plated_before``/``stripped_before``, ``plated_in_progress`` is the charge the first
+    cycle had plated already (it goes on with its strip) and ``reattach`` takes up the technique the
+    instrument may still be running.
     """
     area = electrode_area(pstat)
     techniques = cycle_techniques(current_density, area, None if plate_time is not None else plate_capacity,
                                   plate_time, strip_cutoff, record_dt, rest, strip_time_limit, plate_e_min)
-    return (yield from cycle_block(pstat, clock, CycleLog(name="cycles"), current_density, techniques, cycles, 1,
-                                   area, set(), poll, strip_limit_from_plating=strip_time_limit is None))
+    log = CycleLog(name="cycles", plated_before=plated_before, stripped_before=stripped_before)
+    return (yield from cycle_block(pstat, clock, log, current_density, techniques, cycles, first_cycle,
+                                   area, set(), poll, strip_limit_from_plating=strip_time_limit is None,
+                                   plated_in_progress=plated_in_progress, reattach=reattach))
 
 
 def _rate_blocks(v: PlanValues) -> list:
@@ -204,11 +218,11 @@ def _bare(value) -> bool:
     return bool(getattr(value, "dimensionless", False))
 
 
-def _in(name: str, value, unit: str) -> float:
+def _in(name: str, value, unit: str, how: str = "") -> float:
     try:
         return float(quantity(value, unit, name=name).magnitude)
     except (UnitError, ValueError) as exc:
-        raise ParameterError(f"{exc}; allowed: a quantity in {unit}") from None
+        raise ParameterError(f"{exc}{how}; allowed: a quantity in {unit}") from None
 
 
 def eis_drive(amplitude, dc, mode) -> tuple[str, float, float]:
@@ -230,7 +244,11 @@ def eis_drive(amplitude, dc, mode) -> tuple[str, float, float]:
                                  "quantity in V (PEIS) or A (GEIS)")
     if dc is not None and _bare(dc) and mode is None and float(dc) != 0:
         raise ParameterError(f"dc={dc!r} has no unit: give it in {unit} like amplitude, or set mode")
-    return unit, _in("amplitude", amplitude, unit), 0.0 if dc is None else _in("dc", dc, unit)
+    how = f" with mode={mode!r}" if mode is not None else ""
+    amp = _in("amplitude", amplitude, unit, how)
+    if not amp > 0:
+        raise ParameterError(f"amplitude={amplitude!r} must be positive; allowed: (0, +inf] {unit}")
+    return unit, amp, 0.0 if dc is None else _in("dc", dc, unit, how)
 
 
 def _eis_technique(v: PlanValues):
@@ -262,7 +280,7 @@ def eis(pstat: Potentiostat, clock: Clock,
         points_per_decade: Annotated[int, Count(min=1, max=100)] = 10,
         amplitude: QuantityLike = "10 mV",
         dc: QuantityLike | None = None,
-        vs_ocv: bool = True,
+        vs_ocv: Annotated[bool, Flag()] = True,
         mode: Annotated[str | None, Choice("potentiostatic", "galvanostatic")] = None,
         md: dict | None = None) -> MsgGenerator:
     """Impedance spectrum (stream ``eis``: freq, Zre, Zim, |Z|, phase, Ewe, I).

@@ -11,11 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated
 
 import bluesky.plan_stubs as bps
-import bluesky.preprocessors as bpp
 from bluesky.protocols import Readable
 
 from labctl.plans.checks import PlanValues
-from labctl.plans.decorator import MsgGenerator, plan
+from labctl.plans.decorator import MsgGenerator, attempt, finalize_keeping_fault, plan
 from labctl.plans.params import (
     Clock,
     Fraction,
@@ -45,10 +44,12 @@ def restoring_filament(ms, body):
         return (yield from body)
 
     def cleanup():
+        errors: list = []
         if not state["was_on"]:
-            yield from bps.mv(ms.filament, "off")
+            yield from attempt(bps.mv(ms.filament, "off"), f"switching {ms.name}'s filament off", errors)
+        return errors
 
-    return bpp.finalize_wrapper(inner(), cleanup())
+    return finalize_keeping_fault(inner(), cleanup)
 
 
 def _check_monitor(v: PlanValues) -> None:
@@ -75,7 +76,10 @@ def _check_baseline(v: PlanValues) -> None:
     for gas in v.thresholds or DEFAULT_THRESHOLDS:
         check_watched(ms, gas)
     if v.carrier is not None:
-        check_watched(ms, v.carrier)
+        try:
+            check_watched(ms, v.carrier)
+        except ParameterError as exc:
+            raise ParameterError(f"carrier={v.carrier!r}: {exc}") from None
     if v.hold > v.timeout:
         raise ParameterError(f"hold={v.given('hold')!r} is longer than timeout={v.given('timeout')!r}: the "
                              "baseline could never pass")

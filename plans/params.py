@@ -132,6 +132,24 @@ class Increasing:
 
 
 @dataclass(frozen=True)
+class Flag:
+    """Yes or no: ``True``/``False`` only, so that ``blank="maybe"`` or ``1`` is not read as a choice."""
+
+    description: str = ""
+    unit = None
+
+    @override
+    def allowed(self) -> str:
+        return "true or false"
+
+    @override
+    def convert(self, name: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ParameterError(f"{name}={value!r}: give {self.allowed()}")
+        return value
+
+
+@dataclass(frozen=True)
 class Text:
     """A non-empty word or phrase (an electrolyte's name)."""
 

@@ -14,6 +14,7 @@ from labctl.plans.checks import PlanValues
 from labctl.plans.decorator import MsgGenerator, plan
 from labctl.plans.params import (
     Clock,
+    Flag,
     FlowController,
     Fractions,
     MassSpectrometer,
@@ -80,7 +81,7 @@ def _cleanup(v: PlanValues) -> MsgGenerator:
 def online_ms_titration(
         ms: MassSpectrometer, mfc: FlowController, clock: Clock, operator: Operator,
         valve: Valve | None = None, d2o_pump: SyringePump | None = None,
-        cell: str = "coin", electrolyte: str | None = None, blank: bool = False,
+        cell: str = "coin", electrolyte: str | None = None, blank: Annotated[bool, Flag()] = False,
         carrier_flow: Flow = "1 mL/min",
         d2o_volume: Annotated[QuantityLike, Unit("uL", min=0.0, min_inclusive=False)] = "50 uL",
         injection_rate: Annotated[QuantityLike, Unit("uL/h", min=0.0, min_inclusive=False)] = "3000 uL/h",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 
+from labctl.sim import state as sim_state
 from labctl.sim.clock import SimClock
 from labctl.sim.world import World
 
@@ -28,9 +29,10 @@ def _load(path: str):
 
 
 class SimLab:
-    """The simulated lab of a profile's ``[sim]`` table."""
+    """The simulated lab of a profile's ``[sim]`` table; with *state* (from :meth:`snapshot`), the same lab
+    again, at the lab time it was saved (see :mod:`labctl.sim.state`)."""
 
-    def __init__(self, config: dict | None = None):
+    def __init__(self, config: dict | None = None, *, state: bytes | None = None):
         config = dict(config or {})
         accel = config.get("acceleration", 0)
         if accel is None or accel == 0:
@@ -38,8 +40,24 @@ class SimLab:
         elif not float(accel) > 0:
             raise ValueError(f"[sim] acceleration must be 0 (as fast as possible) or positive, got {accel}")
         start = config.get("start")   # lab time at start-up (s since the epoch); default: the wall time
+        if state is not None:
+            start = sim_state.header(state)["lab_time"]
         self.clock = SimClock(start=None if start is None else float(start),
                               acceleration=accel if accel is None else float(accel))
+        self.operator = None
+        self.cores: dict = {}
+        self._gamrycom = None
+        if state is not None:
+            saved = sim_state.load(state, self.clock)
+            self.world, self._eclibs = saved["world"], saved["eclibs"]
+            self.operator = SimOperator(self.world)
+            for channel in list(self.world._channels.values()):
+                # a VMP3 runs its technique without a computer; a Gamry's experiment is run by the computer's
+                # software, so it ended with the process that ran it
+                if channel.name.split(":")[0] not in self._eclibs and channel.state == "run":
+                    channel.stop()
+            return
+        self._eclibs: dict = {}
         self.world = World(self.clock, seed=int(config.get("seed", 0)), noise=float(config.get("noise", 1.0)))
         for name, spec in (config.get("cells") or {}).items():
             self.world.add_cell(name, spec.get("kind", "coin"), spec.get("electrolyte", "ecdmc"),
@@ -48,9 +66,10 @@ class SimLab:
         if vessel is not None:
             self.world.gas.connect_vessel(vessel)
         self.operator = SimOperator(self.world)
-        self.cores: dict = {}
-        self._eclibs: dict = {}
-        self._gamrycom = None
+
+    def snapshot(self) -> bytes:
+        """The lab's state now, for a later ``SimLab(config, state=...)``; see :mod:`labctl.sim.state`."""
+        return sim_state.dump(self)
 
     def serial(self, name: str, driver: str, options: dict | None = None) -> str:
         """Register the protocol simulator for *driver* under *name*; returns its ``sim://`` URL."""

@@ -36,6 +36,7 @@ from labctl.devices.potentiostat.backend import (
     TIME_COLUMNS,
     PotentiostatBackend,
 )
+from labctl.devices.potentiostat.techniques import Reattach
 from labctl.devices.signals import DriverSignal, Signal
 from labctl.devices.status import finished, run_in_thread
 
@@ -109,6 +110,7 @@ class Potentiostat(Device):
         self._lock = threading.RLock()
         self._technique = None
         self._running = False
+        self._attached = False   # the prepared technique was found running on the instrument: kickoff starts nothing
         self._t0 = 0.0
         super().__init__(name=name, **kwargs)
         self.electrode_area.put(float(electrode_area_cm2))
@@ -144,13 +146,26 @@ class Potentiostat(Device):
         return self._technique
 
     def prepare(self, technique) -> Status:
-        """Check ``technique`` against the instrument limits and load it; the cell stays off."""
+        """Check ``technique`` against the instrument limits and load it; the cell stays off.
+
+        A :class:`~labctl.devices.potentiostat.techniques.Reattach` adopts the technique the instrument still
+        runs (or holds unread rows of) instead, where the backend can tell (``backend.attach``); kickoff then
+        starts nothing and the rows are collected as for a technique started here.
+        """
+        reattach = isinstance(technique, Reattach)
+        technique = technique.technique if reattach else technique
         technique.validate(self.limits)
         with self._lock:
             if self._running:
                 raise InstrumentError(self.name, f"cannot load {technique.name}: {self._technique_name()} is "
                                                  f"still running; stop it first")
-            self.backend.load(technique)
+            attach = getattr(self.backend, "attach", None) if reattach else None
+            elapsed = attach(technique) if attach is not None else None
+            if elapsed is None:
+                self.backend.load(technique)
+            else:
+                self._t0 = self.clock.now() - elapsed
+            self._attached = elapsed is not None
             self._technique = technique
         return finished(self)
 
@@ -159,6 +174,9 @@ class Potentiostat(Device):
         with self._lock:
             if self._technique is None:
                 raise InstrumentError(self.name, "kickoff without a technique: prepare one first")
+            if self._attached:   # it runs already (see prepare)
+                self._attached, self._running = False, True
+                return finished(self)
             self._t0 = self.clock.now()
             try:
                 self.backend.start()
@@ -222,6 +240,13 @@ class Potentiostat(Device):
     def safe(self) -> None:
         """The safe state: no technique running, cell at open circuit."""
         self.stop()
+
+    def reconnect(self) -> None:
+        """Connect to the instrument again after a fault (what labctl does before it retries ``safe()``)."""
+        reconnect = getattr(self.backend, "reconnect", None)
+        if reconnect is not None:
+            with self._lock:
+                reconnect()
 
     @override
     def destroy(self) -> None:

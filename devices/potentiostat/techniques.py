@@ -25,6 +25,7 @@ from labctl.devices.units import magnitude
 QuantityLike = float | int | str | pint.Quantity
 
 __all__ = [
+    "Reattach",
     "Technique", "OCV", "Galvanostatic", "Potentiostatic", "CV", "PEIS", "GEIS", "QuantityLike",
     "log_frequencies",
 ]
@@ -299,3 +300,13 @@ class GEIS(_Impedance):
 
 
 Technique = OCV | Galvanostatic | Potentiostatic | CV | PEIS | GEIS
+
+
+@dataclass(frozen=True)
+class Reattach:
+    """What a plan prepares to take up a technique the instrument may still be running after the computer that
+    started it was gone (a crash, a power cut on the PC's side): the channel's technique is adopted, its rows
+    collected from where the instrument's memory holds them, if the instrument runs it or holds its unread rows;
+    otherwise ``technique`` is loaded and started as usual."""
+
+    technique: _Technique

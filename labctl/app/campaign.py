@@ -28,7 +28,10 @@ file, the experiment and the reason. Experiments start in file order as their in
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,26 +101,42 @@ class Campaign:
     experiments: list[ExperimentSpec]
     md: dict
     description: str = ""
+    sha256: str = ""   # of the file's text: a resumed campaign is checked to be the same
 
-    def submit(self, lab, *, serial: bool = False) -> list:
+    def submit(self, lab, *, serial: bool = False, campaign_id: str | None = None,
+               only: Mapping[str, dict] | None = None) -> list:
         """Submit every experiment to *lab* (a running session) and return them at once. ``serial``: each
-        after the one before it in the file (what the campaign would take without parallelism)."""
+        after the one before it in the file (what the campaign would take without parallelism).
+
+        Every run records the campaign, its experiment, the file and its hash, and ``campaign_id`` (new unless
+        given), which the runs of one execution of the campaign share. With *only* (experiment name ->
+        ``{"params": ..., "md": ..., "checkpoint": bool}``, used to resume), just those experiments are
+        submitted, their parameters and metadata updated; the others count as done.
+        """
         from labctl.app.params_cli import resolve_devices
         from labctl.plans.stubs.operator import with_checkpoint
 
+        campaign_id = campaign_id or str(uuid.uuid4())
         started: dict[str, Any] = {}
         previous = None
         for spec in self.experiments:
-            kwargs = {k: resolve_devices(v, lab.devices) for k, v in spec.params.items()}
+            change = {"params": {}, "md": {}, "checkpoint": True} if only is None else only.get(spec.name)
+            if change is None:
+                continue
+            params = {**spec.params, **change.get("params", {})}
+            kwargs = {k: resolve_devices(v, lab.devices) for k, v in params.items()}
             operator = lab.operator_for(spec.name)
             if "operator" in _parameters(spec.func) and "operator" not in kwargs:
                 kwargs["operator"] = operator
             plan = spec.func(**kwargs)
-            if spec.checkpoint is not None:
+            if spec.checkpoint is not None and change.get("checkpoint", True):
                 cp = spec.checkpoint
                 plan = with_checkpoint(plan, operator, cp["action"], cp["prompt"], **cp.get("params", {}))
-            after = [started[a] for a in spec.after] + ([previous] if serial and previous is not None else [])
-            md = {"campaign": self.name, "campaign_experiment": spec.name, **self.md, **spec.md}
+            after = [started[a] for a in spec.after if a in started]
+            after += [previous] if serial and previous is not None else []
+            md = {"campaign": self.name, "campaign_experiment": spec.name, "campaign_id": campaign_id,
+                  "campaign_file": str(Path(self.source).resolve()), "campaign_sha256": self.sha256,
+                  **self.md, **spec.md, **change.get("md", {})}
             started[spec.name] = previous = lab.start(plan, name=spec.name, instruments=spec.instruments,
                                                       after=after, md=md)
         return list(started.values())
@@ -167,13 +186,14 @@ def parse_campaign(text: str, profile: Profile, *, source: str = "<campaign>") -
         specs.append(ExperimentSpec(e.name, e.plan, func, params, dict(e.md), list(e.after),
                                     None if e.checkpoint is None else e.checkpoint.model_dump(), instruments))
     _refuse_cycles(specs, source)
-    return Campaign(model.campaign.name, source, specs, dict(model.campaign.md), model.campaign.description)
+    return Campaign(model.campaign.name, source, specs, dict(model.campaign.md), model.campaign.description,
+                    hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 def _check_params(func, params: dict, profile: Profile) -> tuple[dict, list[str]]:
     """The parameters checked against the plan's declaration and the profile's instruments (nothing is
     connected); the instruments they name, which the experiment will hold."""
-    from labctl.app.params_cli import fill_device_defaults
+    from labctl.calls import fill_device_defaults
     from labctl.plans import check_plan
 
     instruments = profile.descriptions()
@@ -246,6 +266,8 @@ class Figures:
     def lines(self) -> list[str]:
         """The figures as sentences, in hours of lab time."""
         h = 3600.0
+        if not self.makespan > 0:   # everything ended at the lab time it started (stopped at once)
+            return ["makespan 0 h of lab time: every experiment ended as it started"]
         return [f"makespan {self.makespan / h:.2f} h of lab time (serial sum {self.serial_sum / h:.2f} h, "
                 f"{self.serial_sum / self.makespan:.2f}x shorter)",
                 f"critical-path bound {self.bound / h:.2f} h (longest chain {self.chain / h:.2f} h, busiest "

@@ -8,25 +8,11 @@ before the lab is brought up.
 
 from __future__ import annotations
 
-import inspect
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from labctl.plans import ParameterError
-from labctl.plans.checks import declarations
-from labctl.plans.params import Instrument
-
-#: Parameter names that mean "the device of this kind" in plans that do not declare their devices' kinds.
-KIND_PARAMETER_NAMES = {
-    "potentiostat": ("potentiostat", "pstat"),
-    "syringe_pump": ("syringe_pump", "pump"),
-    "valve": ("valve",),
-    "mass_spectrometer": ("mass_spectrometer", "ms", "rga"),
-    "flow_controller": ("flow_controller", "mfc"),
-    "clock": ("clock",),
-    "operator": ("operator",),
-}
 
 
 def parse_value(text: str) -> Any:
@@ -74,26 +60,6 @@ def parse_assignments(pairs: list[str], *, what: str = "--param") -> dict[str, A
         if key in out:
             raise ParameterError(f"{what} {key} given twice")
         out[key] = parse_value(value)
-    return out
-
-
-def fill_device_defaults(func: Callable, kwargs: dict, devices_by_kind: Mapping[str, list[str]]) -> dict:
-    """Give each missing required device parameter the lab's only device of its kind (declared, or else told
-    by the parameter's name: ``pstat``, ``pump``, ``clock``...); leave it missing when there are none or
-    several."""
-    declared = declarations(func)
-    out = dict(kwargs)
-    for pname, p in inspect.signature(func).parameters.items():
-        if pname in out or p.default is not inspect.Parameter.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        converter = declared[pname].converter if pname in declared else None
-        if isinstance(converter, Instrument):
-            kinds = [converter.kind] if converter.kind and not declared[pname].sequence else []
-        else:
-            kinds = [kind for kind, names in KIND_PARAMETER_NAMES.items() if pname in names]
-        for kind in kinds:
-            if len(devices_by_kind.get(kind, [])) == 1:
-                out[pname] = devices_by_kind[kind][0]
     return out
 
 

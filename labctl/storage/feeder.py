@@ -36,6 +36,11 @@ class _Sync:
     done: threading.Event
 
 
+@dataclass(frozen=True)
+class _Call:
+    func: Callable[[object], None]
+
+
 _CLOSE = object()
 
 
@@ -143,6 +148,11 @@ class CatalogFeeder:
         if isinstance(item, _Sync):
             item.done.set()
             return
+        if isinstance(item, _Call):
+            if self.catalog is not None:
+                with self.lock:
+                    item.func(self.catalog)
+            return
         name, doc, rows = item
         try:
             self._index(name, doc)
@@ -183,6 +193,10 @@ class CatalogFeeder:
                 if closed or end == offset:
                     self._spilling.discard(job.uid)
                     return
+
+    def call(self, func: Callable[[object], None]) -> None:
+        """Run ``func(catalog)`` on the worker, after everything queued so far (skipped without a catalog)."""
+        self._queue.put(_Call(func))
 
     def sync(self, timeout: float | None = None) -> bool:
         """Wait until everything queued so far has been written; False on timeout or if the worker has

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from labctl.storage.jsonl import encode
 from labctl.storage.paths import run_relpath
+from labctl.storage.recovery import forget_lock, live_lock
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class _OpenRun:
     uid: str
     path: Path
     file: object
+    lock: object = None
     offset: int = 0
     dirty: bool = False
     descriptors: set = field(default_factory=set)
@@ -107,8 +109,10 @@ class JsonlRecorder:
         uid = start["uid"]
         path = self.runs_dir / run_relpath(uid, start.get("time", time.time()))
         path.parent.mkdir(parents=True, exist_ok=True)
+        lock = live_lock(self.runs_dir, uid)  # held while this process records the run: see recovery
+        lock.acquire()
         (self.open_dir / uid).write_text(path.relative_to(self.runs_dir).as_posix(), encoding="utf-8")
-        run = _OpenRun(uid, path, open(path, "ab", buffering=_BUFFER))
+        run = _OpenRun(uid, path, open(path, "ab", buffering=_BUFFER), lock)
         run.offset = run.file.tell()
         self._runs[uid] = run
         return run
@@ -117,11 +121,16 @@ class JsonlRecorder:
         run.file.flush()
         os.fsync(run.file.fileno())
         run.file.close()
+        self._unlock(run)
         del self._runs[run.uid]
         for d in run.descriptors:
             self._by_descriptor.pop(d, None)
         for r in run.resources:
             self._by_resource.pop(r, None)
+
+    def _unlock(self, run: _OpenRun) -> None:
+        run.lock.release()
+        forget_lock(self.runs_dir, run.uid)
 
     # -- flushing ------------------------------------------------------------------------------------
 
@@ -138,6 +147,11 @@ class JsonlRecorder:
         """Whether a run has started and not stopped."""
         with self._lock:
             return bool(self._runs)
+
+    def open_uids(self) -> list[str]:
+        """The runs started and not stopped."""
+        with self._lock:
+            return list(self._runs)
 
     def offset(self, uid: str) -> int | None:
         """Bytes written so far to an open run's file; ``None`` once the run is closed."""
@@ -161,6 +175,7 @@ class JsonlRecorder:
                 run.file.flush()
                 os.fsync(run.file.fileno())
                 run.file.close()
+                self._unlock(run)
             self._runs.clear()
             self._by_descriptor.clear()
             self._by_resource.clear()

@@ -16,6 +16,8 @@ from labctl.storage.jsonl import decode, read_documents
 from labctl.storage.location import CatalogLocation
 from labctl.storage.paths import run_relpath
 from labctl.storage.recorder import JsonlRecorder
+from labctl.storage.recovery import Interrupted, close_interrupted
+from labctl.storage.recovery import logger as recovery_log
 from labctl.storage.runs import INCOMPLETE, RunSummary, StoredRun
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,24 @@ class Storage:
         self._feeder = self._new_feeder()
         self._subscriptions: list[tuple[object, int]] = []
         self._closed = False
+        #: runs a crashed process left open, closed when this store opened (see :mod:`labctl.storage.recovery`)
+        self.interrupted: list[Interrupted] = self.recover()
+
+    def recover(self) -> list[Interrupted]:
+        """Close the runs of processes that are gone (a stop with exit_status "fail", reason "interrupted"),
+        re-index them from their files on the catalog's thread, and log one line per run closed."""
+        closed, reindex = close_interrupted(self.runs_dir, self._recorder.open_dir)
+        for run in closed:
+            recovery_log.warning(run.line())
+        for path in reindex:
+            self._feeder.call(lambda catalog, path=path: self._reindex(catalog, path))
+        return closed
+
+    def _reindex(self, catalog, path: Path) -> None:
+        catalog.delete([path.stem])   # what the crashed process had indexed is replaced by the whole file
+        uid = index_file(path, catalog.writer())
+        if uid is not None:
+            self._forget_marker(uid)
 
     # -- recording -----------------------------------------------------------------------------------
 
@@ -59,6 +79,14 @@ class Storage:
     def __call__(self, name: str, doc: dict) -> None:
         """The same callback ``subscribe`` installs, for document sources other than a RunEngine."""
         self._feeder(name, doc)
+
+    def flush(self) -> None:
+        """Push every document recorded so far to the operating system (as the periodic flush does)."""
+        self._recorder.flush()
+
+    def open_runs(self) -> list[str]:
+        """The uids of the runs this store is recording (started, not stopped)."""
+        return self._recorder.open_uids()
 
     def sync(self, timeout: float | None = None) -> bool:
         """Wait until every document emitted so far is in the catalog."""

@@ -18,14 +18,14 @@ from __future__ import annotations
 import dataclasses
 
 import bluesky.plan_stubs as bps
-from bluesky.preprocessors import finalize_wrapper, rewindable_wrapper
+from bluesky.preprocessors import rewindable_wrapper
 from bluesky.protocols import Flyable, Movable
-from bluesky.utils import FailedStatus
 
 from labctl.devices.errors import LimitError
-from labctl.devices.potentiostat.techniques import OCV, Galvanostatic
+from labctl.devices.potentiostat.techniques import OCV, Galvanostatic, Reattach
 from labctl.devices.records import CycleLog
 from labctl.plans.checks import describe
+from labctl.plans.decorator import attempt, finalize_keeping_fault, instrument_errors
 from labctl.plans.params import ParameterError
 from labctl.plans.stubs.time import wait
 
@@ -92,23 +92,15 @@ def summarize(pages, ended_by, prefix: str) -> dict:
     return {"rows": rows, "last": last, "ended_by": ended_by}
 
 
-def instrument_errors(plan):
-    """Re-raise the instrument's own error rather than bluesky's wrapper around the failed status."""
-    try:
-        return (yield from plan)
-    except FailedStatus as exc:
-        if isinstance(exc.__cause__, Exception):
-            raise exc.__cause__ from None
-        raise
-
-
 def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, poll: float | None = None,
-                  declared: set[str] | None = None):
+                  declared: set[str] | None = None, reattach: bool = False):
     """Run ``technique`` on ``pstat`` and emit its rows as the ``stream`` event stream.
 
     ``poll`` (lab seconds) streams rows while the technique runs; without it the rows are collected when
     it ends. ``declared`` is the caller's set of stream names already declared in this run (the stream is
-    declared once, then reused). Returns ``{"rows", "last" (last row by column), "ended_by"}``.
+    declared once, then reused). With ``reattach`` the technique is taken up where the instrument still runs it
+    (or holds its unread rows) after the computer that started it was gone, else started as usual. Returns
+    ``{"rows", "last" (last row by column), "ended_by"}``.
     """
     validate_all(pstat, [technique])
     if poll is not None and not poll > 0:
@@ -117,7 +109,7 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
     state = {"started": False, "pages": []}
 
     def body():
-        yield from bps.prepare(pstat, technique, wait=True)
+        yield from bps.prepare(pstat, Reattach(technique) if reattach else technique, wait=True)
         if declared is None or stream not in declared:
             yield from bps.declare_stream(target, name=stream, collect=True)
             if declared is not None:
@@ -134,13 +126,18 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
         state["pages"] += (yield from bps.collect(target, name=stream)) or []
 
     def cleanup():
-        yield from bps.stop(pstat)
-        if state["started"]:  # keep what was recorded up to the stop
-            state["pages"] += (yield from bps.collect(target, name=stream)) or []
+        errors: list = []
+        yield from attempt(bps.stop(pstat), f"stopping {pstat.name}", errors)
+        if state["started"] and not errors:  # keep what was recorded up to the stop
+            yield from attempt(collect(), f"collecting {pstat.name}'s last rows", errors)
+        return errors
+
+    def collect():
+        state["pages"] += (yield from bps.collect(target, name=stream)) or []
 
     # not rewindable (a resume continues the technique rather than replaying prepare/kickoff); bluesky's
     # clear_checkpoint would instead make every later pause in the run fail, operator checkpoints included
-    yield from rewindable_wrapper(finalize_wrapper(body(), cleanup()), False)
+    yield from rewindable_wrapper(finalize_keeping_fault(body(), cleanup), False)
     yield from bps.checkpoint()  # where a deferred pause takes effect
     return summarize(state["pages"], pstat.ended_by, target.name)
 
@@ -165,28 +162,37 @@ def cycle_techniques(current_density: float, area: float, plate_capacity: float 
 
 
 def cycle_block(pstat, clock, log: CycleLog, density: float, techniques, cycles: int, first_cycle: int,
-            area: float, declared: set, poll, *, strip_limit_from_plating: bool = False):
+            area: float, declared: set, poll, *, strip_limit_from_plating: bool = False,
+            plated_in_progress: float | None = None, reattach: bool = False):
     """Run *cycles* plate/(rest)/strip cycles numbered from *first_cycle* inside the caller's run.
 
     Rows go to the ``plate``/``rest``/``strip`` streams; each cycle's charges and CE, computed from those
     rows as they arrive, go to the ``cycles`` stream with flags saying whether the strip ran out of time
     (``cycles_strip_timed_out``) or the plating hit its lower potential cutoff (``cycles_plate_hit_e_min``):
     such a cycle's CE is not a clean measurement. With ``strip_limit_from_plating`` a cycle whose plating
-    ended early strips for at most twice the time it actually plated. Returns the per-cycle results.
+    ended early strips for at most twice the time it actually plated. Going on with an interrupted experiment:
+    ``plated_in_progress`` (C) says the first cycle's plating was done before, and ``reattach`` takes the first
+    technique up where the instrument may still run it. Returns the per-cycle results.
     """
     plate, rest_t, strip = techniques
     results = []
     for n in range(first_cycle, first_cycle + cycles):
-        p = yield from run_technique(pstat, clock, plate, "plate", declared=declared, poll=poll)
+        attach = reattach and n == first_cycle
+        if n == first_cycle and plated_in_progress is not None:
+            p = {"rows": 0, "last": {"Q": -plated_in_progress}, "ended_by": "before"}   # plated before the resume
+        else:
+            p = yield from run_technique(pstat, clock, plate, "plate", declared=declared, poll=poll, reattach=attach)
+            attach = False
         if rest_t is not None:
-            yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll)
+            yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll, reattach=attach)
+            attach = False
         plated = abs(p["last"].get("Q", 0.0))
         strip_n = strip
-        if strip_limit_from_plating and p["ended_by"] == "limit" and plate.current:
+        if strip_limit_from_plating and p["ended_by"] in ("limit", "before") and plate.current:
             limit = STRIP_TIME_FACTOR * plated / abs(plate.current)
             if strip.duration is not None and 0 < limit < strip.duration:
                 strip_n = dataclasses.replace(strip, duration=limit)
-        s = yield from run_technique(pstat, clock, strip_n, "strip", declared=declared, poll=poll)
+        s = yield from run_technique(pstat, clock, strip_n, "strip", declared=declared, poll=poll, reattach=attach)
         if rest_t is not None:
             yield from run_technique(pstat, clock, rest_t, "rest", declared=declared, poll=poll)
         stripped = max(s["last"].get("Q", 0.0), 0.0)

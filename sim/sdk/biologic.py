@@ -27,13 +27,18 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+from labctl.sim import transcript
+
 # Library return codes the fake produces.
 OK = 0
 ERR_NOT_CONNECTED = -1
 ERR_UNPLUGGED = -3
 ERR_INVALID_PARAMETERS = -8
 ERR_CHANNEL_RUNNING = -14
+ERR_FUNCTION_FAILED = -6
+ERR_COMMUNICATION = -200
 ERR_CONNECTION_FAILED = -201
+ERR_WAITING_RESPONSE = -202
 ERR_FIRMWARE_NOT_LOADED = -308
 ERR_INCOMPATIBLE_FIRMWARE = -309
 ERR_ECC_FILE_NOT_FOUND = -400
@@ -46,8 +51,15 @@ MESSAGES = {
     ERR_CONNECTION_FAILED: "cannot establish connection with the instrument",
     ERR_FIRMWARE_NOT_LOADED: "firmware not loaded", ERR_INCOMPATIBLE_FIRMWARE: "incompatible firmware",
     ERR_ECC_FILE_NOT_FOUND: "ECC file not found", ERR_INCOMPATIBLE_ECC: "ECC file not compatible with firmware",
-    ERR_MEMORY_FULL: "memory full",
+    ERR_MEMORY_FULL: "memory full", ERR_FUNCTION_FAILED: "function failed",
+    ERR_COMMUNICATION: "communication failed with the instrument",
+    ERR_WAITING_RESPONSE: "waiting for the instrument response",
 }
+
+#: what each line fault makes every library call return: no reply (nothing done), a reply the library
+#: could not make sense of, the network gone, the instrument's own refusal
+LINE_FAULTS = {"silent": ERR_WAITING_RESPONSE, "garbage": ERR_COMMUNICATION, "disconnected": ERR_COMMUNICATION,
+               "error": ERR_FUNCTION_FAILED}
 
 DEVICE_CODE_VMP3 = 5
 FIRMWARE_NONE, FIRMWARE_KERNEL = 0, 5
@@ -115,12 +127,33 @@ class FakeEClib:
         self._ids: set[int] = set()
         self._next_id = 1
         self._faults: dict[str, deque] = {}
+        self._line_fault: str | None = None
+        self._line_fault_left: int | None = None
         self._channels = {n: _Channel() for n in range(1, channels + 1)}
 
     # -- test hooks ---------------------------------------------------------------------------------
     def fail(self, name: str, code: int, times: int = 1) -> None:
         """Make the next ``times`` calls of ``name`` return ``code``."""
         self._faults.setdefault(name, deque()).extend([code] * times)
+
+    def inject(self, fault: str | None, *, times: int | None = None) -> None:
+        """Make every library call fail as on a bad line (one of :data:`LINE_FAULTS`, None heals): for good,
+        or for the next *times* calls (a transient fault). Nothing a failed call asked for is done."""
+        if fault is not None and fault not in LINE_FAULTS:
+            raise ValueError(f"unknown line fault {fault!r}; choose from {tuple(LINE_FAULTS)}")
+        with self._lock:
+            self._line_fault, self._line_fault_left = fault, (times if fault is not None else None)
+
+    def power_cycle(self) -> None:
+        """Power was interrupted: every channel stops (its cell at open circuit) and forgets its firmware and
+        technique; connections are lost."""
+        with self._lock:
+            for n in self._channels:
+                wch = self.world_channel(n)
+                if wch.state == "run":
+                    wch.stop()
+                self._channels[n] = _Channel()
+            self._ids.clear()
 
     def foreign_firmware(self, channel: int) -> None:
         """The channel runs firmware another program loaded: ECC files are refused until reloaded."""
@@ -138,6 +171,14 @@ class FakeEClib:
     # -- plumbing -----------------------------------------------------------------------------------
     def _enter(self, name: str) -> int:
         self.calls.append(name)
+        transcript.record(self.address)
+        fault = self._line_fault
+        if fault is not None:
+            if self._line_fault_left is not None:
+                self._line_fault_left -= 1
+                if self._line_fault_left <= 0:
+                    self._line_fault = self._line_fault_left = None
+            return LINE_FAULTS[fault]
         queue = self._faults.get(name)
         if queue:
             return queue.popleft()
@@ -378,10 +419,14 @@ class FakeEClib:
 
     def _fill_values(self, n: int, values) -> None:
         wch = self.world_channel(n)
+        chan = self._channels[n]
+        if chan.started:   # the instrument's memory fills as the technique runs, whether anybody reads it or not
+            self._encode(chan, wch.drain())
         ewe, i = wch.instant()
         values.State = 1 if self._running(n) else 0
         values.MemFilled = sum(len(r[1]) for r in self._channels[n].pending)
         values.TimeBase = TIME_BASE
+        values.ElapsedTime = wch.since_start if chan.started else 0.0
         values.Ewe, values.I = ewe, i
         values.IRange = _range_in_effect(self._channels[n].i_range, abs(i))
         values.Ece = 0.0

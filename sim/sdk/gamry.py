@@ -28,6 +28,7 @@ import threading
 import weakref
 from typing import Any
 
+from labctl.sim import transcript
 from labctl.sim.world import Limit, Sample, Step
 
 #: Current ranges of a Reference 600 (full scale, A), index = IERange: 60 pA ... 600 mA.
@@ -67,6 +68,12 @@ E_NO_SIGNAL = 0xA0040121         # Run without SetSignal
 E_TIMEOUT = 0xA0040130           # the instrument did not acknowledge a command in time
 E_DEVICE_GONE = 0x8007048F       # HRESULT_FROM_WIN32(ERROR_DEVICE_NOT_CONNECTED)
 E_INVALIDARG = 0x80070057
+E_UNEXPECTED = 0x8000FFFF        # what COM says of a reply it could not unmarshal
+
+#: what each line fault makes every call raise (``disconnected`` pulls the cable instead)
+LINE_FAULTS = {"silent": (E_TIMEOUT, "The instrument did not acknowledge the command"),
+               "garbage": (E_UNEXPECTED, "Catastrophic failure"),
+               "error": (E_COMPLIANCE, "The instrument refused the request")}
 
 
 class COMError(Exception):
@@ -115,6 +122,9 @@ class FakeGamryCOM:
         self._connections: list[weakref.ref] = []
         self.calls: list[tuple[str, str, tuple]] = []
         self._failures: list[list] = []   # [method, args or None, hresult, text, times left]
+        self._line_fault: str | None = None
+        self._line_fault_left: int | None = None
+        self._unplugged_section: str | None = None
 
     # -- the lab side ---------------------------------------------------------------------------------
     def add_device(self, section: str, channel: str) -> None:
@@ -132,6 +142,33 @@ class FakeGamryCOM:
 
     def plug(self, section: str) -> None:
         self._devices[section].plugged = True
+
+    def inject(self, fault: str | None, *, times: int | None = None, section: str | None = None) -> None:
+        """Make the USB line misbehave for every call (``silent``, ``garbage``, ``error``; ``disconnected``
+        pulls *section*'s cable, the only instrument when not given; None heals): for good, or for the next
+        *times* calls. A failed call takes no effect."""
+        if fault is not None and fault not in (*LINE_FAULTS, "disconnected"):
+            raise ValueError(f"unknown line fault {fault!r}; choose from {(*LINE_FAULTS, 'disconnected')}")
+        with self._lock:
+            if fault == "disconnected" or (fault is None and self._line_fault == "disconnected"):
+                section = section or next(iter(self._devices))
+                (self.unplug if fault else self.plug)(section)
+            self._line_fault, self._line_fault_left = fault, (times if fault is not None else None)
+            self._unplugged_section = section
+
+    def power_cycle(self, section: str | None = None) -> None:
+        """Power was interrupted: the instrument comes back with its cell switch open, nothing running, and
+        the objects that had it open must open it again."""
+        with self._lock:
+            section = section or next(iter(self._devices))
+            dev = self._devices[section]
+            self.unplug(section)
+            self.world.channel(dev.channel).stop()
+            dev.cell_on = False
+            if dev.owner is not None:
+                dev.owner._open = False
+            dev.owner = None
+            self.plug(section)
 
     def inject_readz_retries(self, section: str, count: int) -> None:
         """Make the next *count* ``GamryReadZ`` measurements end with ``ReadZStatusRetry``."""
@@ -206,6 +243,17 @@ class FakeGamryCOM:
     # -- internals ------------------------------------------------------------------------------------
     def _record(self, cls: str, method: str, args: tuple) -> None:
         self.calls.append((cls, method, args))
+        transcript.record("gamrycom")
+        fault = self._line_fault
+        if fault is not None:
+            if self._line_fault_left is not None:
+                self._line_fault_left -= 1
+                if self._line_fault_left <= 0:
+                    self._line_fault = self._line_fault_left = None
+                    if fault == "disconnected":
+                        self.plug(self._unplugged_section)
+            if fault in LINE_FAULTS:
+                raise COMError(*LINE_FAULTS[fault])
         for failure in self._failures:
             name, want, hresult, text, left = failure
             if left > 0 and name == method and (want is None or want == tuple(args)):

@@ -198,12 +198,20 @@ class ProparInstrument(ProtocolCore):
         payload = bytes([len(reply) + 1, self.address]) + reply
         return b":" + payload.hex().upper().encode("ascii") + b"\r\n"
 
+    def power_cycle(self) -> None:
+        """Power was interrupted: the controller starts with a zero setpoint (its power-up default), so the
+        flow stops."""
+        with self.lock:
+            self.mfc.setpoint_mL_min = 0.0
+
     # -- messages ---------------------------------------------------------------------------------
     def _message(self, node: int, length: int, data: bytes) -> bytes | None:
         if node not in (0x80, self.address):
             return bytes([ERR_TIMEOUT])  # nobody on the bus answers to that node
         if length != len(data) or not data:
             return bytes([ERR_PROTOCOL])
+        if self.refusing:  # the instrument's own refusal: a status message, "parameter value" error
+            return bytes([0, PARM_VALUE, 0])
         command = data[0]
         if command == 4:
             return self._request(data)

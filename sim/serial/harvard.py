@@ -81,6 +81,8 @@ class PhdUltra(ProtocolCore):
             return b""  # another pump on the chain
         self._sync()
         try:
+            if self.refusing:  # the firmware's own refusal of whatever it was sent
+                raise _Refused("Command error")
             lines = self._execute(m[2].strip())
         except _Refused as exc:
             lines = [str(exc)]
@@ -172,6 +174,15 @@ class PhdUltra(ProtocolCore):
 
     def _cmd_wrun(self, arg: str) -> list[str]:
         return self._run("withdraw", arg)
+
+    def power_cycle(self) -> None:
+        """Power was interrupted: the pump stops and comes back idle with no rates set (the PHD ULTRA keeps
+        its syringe settings, not a running method)."""
+        with self.lock:
+            self.pump.stop()
+            self.state, self.stalled, self.target_reached = "idle", False, False
+            self.rates = {"infuse": 0.0, "withdraw": 0.0}
+            self.target_uL = None
 
     def _cmd_stp(self, arg: str) -> list[str]:
         self.pump.stop()

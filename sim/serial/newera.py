@@ -133,6 +133,8 @@ class NE1000(ProtocolCore):
         if self.alarm:
             alarm, self.alarm = self.alarm, None
             return self._reply("A", f"?{alarm}")
+        if self.refusing:  # the firmware's own refusal: not applicable now
+            return self._reply(self._status_char(), "?NA")
         name, arg = m[2].upper(), m[3].upper().replace(" ", "")
         handler = getattr(self, f"_cmd_{name}", None) if len(name) in (0, 3) else None
         if handler is None:

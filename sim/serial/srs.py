@@ -77,6 +77,17 @@ class RGA(ProtocolCore):
         self.pp_sensitivity, self.tp_sensitivity = 0.2, 0.01
         self.tp_enabled = True
 
+    def power_cycle(self) -> None:
+        """Power was interrupted: the head comes back with the filament and multiplier off, the settings at
+        their defaults and no errors latched."""
+        with self.lock:
+            self.ms.filament_off()
+            self.ms.set_multiplier(0)
+            self.emission_setpoint = 0.0
+            self.errors = {code: 0 for code in _BYTE_BITS}
+            self._buffer.clear()
+            self._defaults()
+
     def fail(self, code: str | None) -> None:
         """Inject a hardware fault named as in the manual (``"PS7"``, ``"DET6"``, ``"RF4"``...); None clears."""
         if code is None:

@@ -91,6 +91,8 @@ class ViciValve(ProtocolCore):
         return f"{key} = {value}" if self.legacy else f"{key}{value}"
 
     def _command(self, text: str) -> list[str]:
+        if self.refusing:  # the controller's own refusal
+            return [f"E2 {text} Invalid"]
         if text == "/?":
             return ["CP GO TO CW CC IFM LG ID AM CNT NP VR"]
         if not re.fullmatch(r"[A-Z]+(\*|[0-9A-Z]*)", text):
@@ -168,6 +170,13 @@ class ViciValve(ProtocolCore):
                 return [self.VERSION_SERIAL]
             return invalid
         return [f"E1 {text} Unknown command"]
+
+    def power_cycle(self) -> None:
+        """The controller restarts: a move under way is forgotten and the rotor stays where the motor left
+        it; position, ID and interface mode are kept."""
+        with self.lock:
+            self._move = None
+            self._buffer = b""
 
     # -- motion -----------------------------------------------------------------------------------
     def _settled_position(self) -> str:

@@ -196,6 +196,13 @@ class PotentiostatChannel:
             return self._ended_by
 
     @property
+    def since_start(self) -> float:
+        """Seconds of world time since start(), whether the program still runs or has ended."""
+        with self._world._lock:
+            self._world._sync(self)
+            return self._wt - self._t0
+
+    @property
     def elapsed(self) -> float:
         """Seconds since start() that the firmware has processed."""
         with self._world._lock:

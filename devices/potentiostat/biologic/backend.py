@@ -59,7 +59,7 @@ class _Connection:
     """One BL_Connect per (library, address), shared by every channel on it."""
 
     def __init__(self, lib, address: str, name: str, timeout: int):
-        self.lib, self.address, self.name = lib, address, name
+        self.lib, self.address, self.name, self.timeout = lib, address, name, timeout
         self.lock = threading.RLock()
         self.refs = 0
         self.id = c_int32(-1)
@@ -79,6 +79,13 @@ class _Connection:
         if code != 0:
             raise BioLogicError(self.name, fname, int(code), _library_message(self.lib, int(code)))
         return code
+
+    def renew(self) -> None:
+        """Connect again after the instrument dropped the connection (a power cycle, the network gone): every
+        channel sharing it uses the new one."""
+        with self.lock:
+            self.id = c_int32(-1)
+            self.call("BL_Connect", self.address.encode(), c_uint8(self.timeout), byref(self.id), byref(self.info))
 
     def close(self) -> None:
         with self.lock:
@@ -170,6 +177,15 @@ class BioLogicBackend:
         if code != 0:
             raise BioLogicError(self.name, "BL_LoadFirmware", int(code), _library_message(self.lib, int(code)))
 
+    def reconnect(self) -> None:
+        """After a fault: connect again (the connection all channels share) and reload the firmware if the
+        instrument lost it."""
+        if self._conn is None:
+            self.connect()
+            return
+        self._conn.renew()
+        self._ensure_firmware()
+
     def disconnect(self) -> None:
         if self._conn is None:
             return
@@ -197,6 +213,19 @@ class BioLogicBackend:
         self._params_keepalive = array
         self._technique, self._key = technique, key
         self._reset_run()
+
+    def attach(self, technique) -> float | None:
+        """Adopt *technique* as the one this channel runs, or ran with rows still unread in the instrument's
+        memory (a VMP3 goes on with its technique while no computer is connected): how long it has run (s), or
+        None when the channel holds nothing of it (then it is loaded and started as usual)."""
+        values = CurrentValues()
+        self._call("BL_GetCurrentValues", self._conn.id, self._ch, byref(values))
+        if values.State == 0 and values.MemFilled <= 0:
+            return None
+        self._technique, self._key = technique, ecc_parameters(technique)[0]
+        self._reset_run()
+        self._running = True
+        return float(values.ElapsedTime)
 
     def _reset_run(self) -> None:
         self._running = False

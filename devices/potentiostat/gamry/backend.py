@@ -150,6 +150,11 @@ class GamryBackend:
             return {"model": str(pstat.ModelNo()), "serial": str(pstat.SerialNo()),
                     "firmware": str(pstat.FirmwareVersion()), "channel": 1}
 
+    def reconnect(self) -> None:
+        """After a fault (a power cycle, the USB cable reseated): open the instrument again, cell off."""
+        self._pstat = None
+        self.connect()
+
     def disconnect(self) -> None:
         if self._pstat is None:
             return

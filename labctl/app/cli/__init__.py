@@ -5,7 +5,7 @@ line on stderr and a non-zero exit code, never a traceback: 2 for bad input, 1 f
 command group has its module here; importing this package registers them all on ``app``.
 """
 
-from labctl.app.cli import campaign, lab, run, runs, serve
+from labctl.app.cli import campaign, lab, resume, run, runs, serve
 from labctl.app.cli.common import app
 
-__all__ = ["app", "campaign", "lab", "run", "runs", "serve"]
+__all__ = ["app", "campaign", "lab", "resume", "run", "runs", "serve"]

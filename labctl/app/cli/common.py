@@ -41,6 +41,8 @@ def _quiet_libraries() -> None:
     logging.getLogger("tiled.server.app").addFilter(lambda record: record.levelno >= logging.WARNING)
     # The RunEngine logs a failed plan's traceback; the command reports the error itself in one line.
     logging.getLogger("bluesky").addHandler(logging.NullHandler())
+    # Runs a crash left open are reported by the command that opened the data (report_interrupted).
+    logging.getLogger("labctl.storage.recovery").addHandler(logging.NullHandler())
 
 
 def plan_table() -> dict:
@@ -82,7 +84,7 @@ def open_storage(profile_path: Path | None, data_dir: Path | None):
     if data_dir is None:
         data_dir = storage.data_dir(lab.get("data_dir"))
     try:
-        return storage.Storage(Path(data_dir).expanduser(), catalog=lab.get("catalog"))
+        return report_interrupted(storage.Storage(Path(data_dir).expanduser(), catalog=lab.get("catalog")))
     except OSError as exc:
         raise fail(f"cannot use the data directory {data_dir}: {exc.strerror or exc}", 1) from None
     except storage.CatalogError as exc:
@@ -92,17 +94,26 @@ def open_storage(profile_path: Path | None, data_dir: Path | None):
 # -- running plans --------------------------------------------------------------------------------------------
 
 
-def open_session(prof, data_dir, metadata, quiet):
+def open_session(prof, data_dir, metadata, quiet, sim_state=None):
     """Bring the lab up; a failure exits with one line naming the instrument."""
     from labctl.app.live import LiveDisplay
     from labctl.drivers import FactoryMissing
     from labctl.session import Session, SessionError
 
     try:
-        return Session.from_profile(prof, data_dir=data_dir, metadata=metadata, quiet=quiet,
-                                    display=lambda clock: LiveDisplay(clock=clock))
+        session = Session.from_profile(prof, data_dir=data_dir, metadata=metadata, quiet=quiet,
+                                       display=lambda clock: LiveDisplay(clock=clock), sim_state=sim_state)
     except (FactoryMissing, SessionError) as exc:
         raise fail(str(exc), 1) from None
+    report_interrupted(session.storage)
+    return session
+
+
+def report_interrupted(store):
+    """Say on stderr, one line each, which runs a crash had left open and were closed on opening *store*."""
+    for run in getattr(store, "interrupted", ()):
+        typer.echo(run.line(), err=True)
+    return store
 
 
 def close_session(session) -> bool:

@@ -21,7 +21,8 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or live table")] = False,
         data_dir: DataDirOpt = None) -> None:
     """Run PLAN on the lab; parameters are checked before anything is connected."""
-    from labctl.app.params_cli import fill_device_defaults, parse_assignments
+    from labctl.app.params_cli import parse_assignments
+    from labctl.calls import fill_device_defaults
     from labctl.plans import ParameterError, check_plan
 
     plans = common.plan_table()
@@ -93,6 +94,8 @@ def _run_plan(session, plan, func, kwargs, data_dir, terminated) -> int:
             code = 2
         else:
             typer.echo(f"error: {plan} failed: {exc}", err=True)
+            for report in getattr(exc, "unsafe", None) or ():
+                typer.echo(f"not safe: {report}", err=True)
             code = 1
         if code == 130 and terminated.signum is not None:
             code = 128 + terminated.signum

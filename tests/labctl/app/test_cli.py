@@ -250,8 +250,8 @@ def test_live_table_and_progress_unless_quiet(runner, bench):
 
 def test_device_kind_parameters_default_only_when_unambiguous(runner, tmp_path, monkeypatch):
     """`clock` is filled in (one clock); `pstat` is not when the lab has two potentiostats."""
-    from labctl.app.params_cli import fill_device_defaults
     from labctl.app.plan_registry import discover_plans
+    from labctl.calls import fill_device_defaults
 
     def plan(pstat, clock, operator, pump=None):
         yield from ()

@@ -1,4 +1,4 @@
-"""Nothing flushed is lost when the recording process is killed mid-run."""
+"""Nothing flushed is lost when the recording process is killed mid-run, and the next start closes the run."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_sigkill_mid_run_keeps_every_flushed_document(tmp_path):
         child.wait()
     flushed = files[0].read_bytes().count(b'"name":"event"')
 
-    # the scientist's view the next day: `labctl runs` lists the cut-short run
+    # the scientist's view the next day: `labctl runs` says the run was interrupted, closes it and lists it
     from typer.testing import CliRunner
 
     from labctl.app.cli import app
@@ -72,21 +72,26 @@ def test_sigkill_mid_run_keeps_every_flushed_document(tmp_path):
     assert listed.exit_code == 0, listed.output
     run_uid = files[0].stem
     assert run_uid[:8] in listed.stdout
+    (line,) = [x for x in listed.stderr.splitlines() if "interrupted" in x]
+    assert line.startswith(f"run {run_uid[:8]} (scan 1, endless) was interrupted") and "labctl resume" in line
 
     with Storage(data) as store:
+        assert store.interrupted == []   # closed once, by the first start after the crash
         (summary,) = store.runs({"electrolyte": "dme"})
-        assert summary.exit_status in (None, "incomplete") and summary.stop_time is None
+        assert summary.uid == run_uid and summary.exit_status == "fail" and summary.stop_time is not None
         run = store.run(summary.uid)
-        assert run.stop is None
+        assert run.stop["exit_status"] == "fail" and run.stop["reason"] == "interrupted"
         ds = run.stream("primary")
+        assert run.stop["num_events"] == {"primary": ds.sizes["time"]}
         assert ds.sizes["time"] >= flushed >= 5
         assert list(ds["seq_num"].values) == list(range(1, ds.sizes["time"] + 1))
         np.testing.assert_allclose(ds["cell_ewe"].values, 0.5 * np.arange(ds.sizes["time"]))
         assert ds["cell_ewe"].attrs["units"] == "V"
+        assert run.stop["time"] == max(doc["time"] for name, doc in run.documents() if name == "event")
 
-        # Re-indexing makes the cut-short run searchable in the catalog too, marked incomplete.
-        assert store.rebuild_catalog() == 1
-        (again,) = store.runs("crash")
-        assert again.uid == summary.uid and again.exit_status == "incomplete" and again.stop_time is None
-        assert store.catalog.metadata(summary.uid)["stop"]["exit_status"] == "incomplete"
-        assert len(store.catalog.read_table(summary.uid, "primary")) == ds.sizes["time"]
+        # the catalog holds the whole run, closed the same way
+        assert store.sync(60)
+        assert store.catalog.metadata(run_uid)["stop"]["exit_status"] == "fail"
+        assert len(store.catalog.read_table(run_uid, "primary")) == ds.sizes["time"]
+        (found,) = store.runs({"exit_status": "fail"})
+        assert found.uid == run_uid

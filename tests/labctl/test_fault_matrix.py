@@ -1,0 +1,176 @@
+"""Every instrument x every fault: no reply, a garbled reply, the line dropped, the instrument's own error
+reply, a stuck actuator (stall) and a power cycle, each in the middle of a run.
+
+Each cell asserts what a user relies on: the run ends in a typed labctl error naming the instrument (never a
+bare Status), its stop document says "fail" and why, every document emitted is stored, and the instrument is
+in its safe state as the simulated world (not the faulty line) shows it, or, where nothing can make it safe
+(a valve stuck open), the error says so by name and last known state. A line fault lasts until the run has
+failed (a connector reseated, an instrument back up), so labctl's retries bring the instrument to its safe
+state; the line that stays dead and the fault that passes within a few exchanges have tests of their own.
+"""
+
+from __future__ import annotations
+
+import time
+
+import bluesky.plan_stubs as bps
+import pytest
+
+from labctl.devices.errors import InstrumentError
+from labctl.plans import plan
+from labctl.plans.electrochem import galvanostatic_cycles
+from labctl.plans.fluidics import flow_schedule
+from labctl.plans.gas import ms_monitor
+from labctl.plans.params import Clock, FlowController, Valve
+from labctl.plans.stubs.time import wait
+from labctl.session import Session
+
+
+def _seal(v):
+    yield from bps.mv(v.valve, "sealed")
+
+
+@plan(cleanup=_seal)
+def valve_sweeps(valve: Valve, clock: Clock, sweeps: int = 10):
+    """Open the DEMS line to the sweep gas and seal it again, a minute each, recording the valve."""
+    for _ in range(sweeps):
+        for position in ("sweep", "sealed"):
+            yield from bps.mv(valve, position)
+            yield from bps.trigger_and_read([clock, valve])
+            yield from wait(clock, 60)
+
+
+def _no_flow(v):
+    yield from bps.mv(v.mfc, 0.0)
+
+
+@plan(cleanup=_no_flow)
+def carrier_flow(mfc: FlowController, clock: Clock, minutes: int = 30):
+    """Carrier gas at 1 mL/min, the flow recorded every minute."""
+    yield from bps.mv(mfc, 1.0)
+    for _ in range(minutes):
+        yield from bps.trigger_and_read([clock, mfc])
+        yield from wait(clock, 60)
+
+
+def _cycle(pstat):
+    return lambda lab: galvanostatic_cycles(lab.devices[pstat], lab.clock, cycles=1, plate_time="30 min",
+                                            record_dt="10 s", poll="1 min")
+
+
+#: instrument -> (its plan, where its line faults are injected, its world stuck fault, is it safe in the world)
+INSTRUMENTS = {
+    "pump": (lambda lab: flow_schedule(lab.pump, lab.clock, [("240 uL/h", "30 min")], read_every="1 min"),
+             "core", ("pump", "stall"), lambda w: not w.pump("pump").running),
+    "d2o_pump": (lambda lab: flow_schedule(lab.d2o_pump, lab.clock, [("600 uL/h", "30 min")], read_every="1 min"),
+                 "core", ("d2o_pump", "stall"), lambda w: not w.pump("d2o_pump").running),
+    "dems_valve": (lambda lab: valve_sweeps(lab.dems_valve, lab.clock), "core", ("dems_valve", "stuck"),
+                   lambda w: w.valve("dems_valve").position == "A" and not w.valve("dems_valve").moving),
+    "ms": (lambda lab: ms_monitor(lab.ms, lab.clock, duration="30 min", period="10 s"), "core",
+           ("ms", "filament_burned"), lambda w: w.mass_spec("ms").emission_mA == 0),
+    "mfc": (lambda lab: carrier_flow(lab.mfc, lab.clock), "core", ("mfc", "blocked"),
+            lambda w: w.mfc("mfc").setpoint_mL_min == 0),
+    "vmp3_1": (_cycle("vmp3_1"), "eclib", ("vmp3:1", "unplugged"), lambda w: w.channel("vmp3:1").state != "run"),
+    "ref600": (_cycle("ref600"), "gamrycom", ("ref600:1", "unplugged"),
+               lambda w: w.channel("ref600:1").state != "run"),
+}
+FAULTS = ("no_reply", "garbage", "disconnect", "error_reply", "stuck", "reset")
+LINE = {"no_reply": "silent", "garbage": "garbage", "disconnect": "disconnected", "error_reply": "error"}
+
+
+def _line(lab, name: str, where: str):
+    if where == "core":
+        return lab.simlab.cores[name]
+    if where == "eclib":
+        return lab.simlab.eclib("vmp3")
+    return lab.simlab.gamrycom()
+
+
+def _inject(lab, name: str, fault: str) -> None:
+    _, where, stuck, _ = INSTRUMENTS[name]
+    line = _line(lab, name, where)
+    if fault in LINE:
+        if name == "ms" and fault == "error_reply":
+            line.fail("RF4")  # the RGA's own error: a fault bit in its status byte, which it reports
+        else:
+            line.inject(LINE[fault])
+    elif fault == "stuck":
+        lab.simlab.world.inject_fault(*stuck)
+    else:
+        line.power_cycle()
+
+
+def _heal(lab, name: str, fault: str) -> None:
+    _, where, _, _ = INSTRUMENTS[name]
+    line = _line(lab, name, where)
+    if name == "ms" and fault == "error_reply":
+        line.fail(None)
+    elif fault in LINE:
+        line.inject(None)
+
+
+#: cells where the fault takes nothing from the run, which goes on: a VICI controller keeps its rotor where it
+#: is through a power cycle
+RIDDEN_THROUGH = {("dems_valve", "reset")}
+#: cells where labctl does not yet notice the fault, so the run ends "success": marked, not hidden
+UNDETECTED = {
+    ("d2o_pump", "reset"): "the PHD ULTRA comes back idle after a power cycle and the driver reads 'not running' "
+                           "without asking why",
+    ("ms", "reset"): "the RGA comes back with its filament off; the monitor records zero currents",
+    ("mfc", "reset"): "the propar controller comes back with a zero setpoint; the flow read is recorded",
+    ("mfc", "stuck"): "a blocked MFC delivers no flow at its setpoint; nothing compares flow and setpoint",
+    ("vmp3_1", "stuck"): "a cell whose leads come off ends the BioLogic technique as if it had finished",
+}
+RESULTS: list[dict] = []
+
+
+CELLS = [pytest.param(n, f, id=f"{n}-{f}", marks=[pytest.mark.xfail(reason=UNDETECTED[n, f], strict=True)]
+                      if (n, f) in UNDETECTED else []) for n in INSTRUMENTS for f in FAULTS]
+
+
+@pytest.mark.parametrize("name, fault", CELLS)
+def test_a_fault_ends_the_run_typed_named_stored_and_safe(name, fault, tmp_path):
+    make_plan, _, _, is_safe = INSTRUMENTS[name]
+    with Session.from_profile(data_dir=tmp_path) as lab:
+        docs: list = []
+        events = {"n": 0, "injected_at": None}
+
+        def inject_mid_run(kind, doc):
+            docs.append((kind, doc))
+            if kind in ("event", "event_page"):
+                events["n"] += 1
+                if events["n"] == 3:  # the valve is then open to the sweep gas
+                    events["injected_at"] = (time.perf_counter(), lab.clock.time.get())
+                    _inject(lab, name, fault)
+            if kind == "stop":
+                _heal(lab, name, fault)
+
+        lab.RE.subscribe(inject_mid_run)
+        if (name, fault) in RIDDEN_THROUGH:
+            lab.run(make_plan(lab))
+            (stop,) = [d for k, d in docs if k == "stop"]
+            assert stop["exit_status"] == "success" and is_safe(lab.simlab.world)
+            return
+        with pytest.raises(Exception) as ended:
+            lab.run(make_plan(lab))
+        detected = (time.perf_counter(), lab.clock.time.get())
+        exc = ended.value
+        text = str(exc)
+        assert isinstance(exc, InstrumentError), (type(exc), text)
+        assert exc.instrument == name and text.startswith(f"{name}: ") and "Status(" not in text
+        (stop,) = [d for k, d in docs if k == "stop"]
+        assert stop["exit_status"] == "fail" and name in stop["reason"]
+        stored = lab.storage.run(stop["run_start"])
+        assert len(list(stored.documents())) == len(docs)
+        lab.simlab.clock.advance(5)  # a move under way arrives (the valve's move timeout)
+        world = lab.simlab.world
+        unsafe = getattr(exc, "unsafe", None) or []
+        if name == "dems_valve" and fault == "stuck":  # nothing can seal a stuck valve: said by name and state
+            assert any(r.startswith("dems_valve: ") and "position sweep" in r for r in unsafe), unsafe
+            assert world.valve("dems_valve").position == "B"
+            world.clear_fault("dems_valve")  # freed by hand, so the session closes cleanly
+        else:
+            assert unsafe == [] and is_safe(world), unsafe
+        start = events["injected_at"]
+        RESULTS.append({"instrument": name, "fault": fault, "error": type(exc).__name__,
+                        "wall_s": detected[0] - start[0], "lab_s": detected[1] - start[1]})
