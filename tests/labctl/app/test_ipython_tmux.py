@@ -75,13 +75,13 @@ def test_labctl_ipython_in_a_terminal(terminal):
     screen = terminal.wait_for("Out[4]:")
     assert "<BlueskyRun" in screen and "scan_id=1" in screen
 
-    terminal.type("e = lab.start(flow_schedule, pump, clock, [('240 uL/h', '3 h')])")
+    terminal.type("e = lab.start(flow_schedule, d2o_pump, clock, [('100 uL/h', '3 h')])")
     terminal.wait_for("In [6]:")
     terminal.type("experiments()")
     screen = terminal.wait_for("Out[6]:")
     assert "flow_schedule-1" in screen and "running" in screen
-    terminal.type("%mov pump.rate 100")
+    terminal.type("%mov d2o_pump.rate 100")
     screen = terminal.wait_for("In [8]:")
-    assert "InstrumentBusy: the prompt: pump is held by experiment 'flow_schedule-1'" in screen
+    assert "InstrumentBusy: the prompt: d2o_pump is held by experiment 'flow_schedule-1'" in screen
     terminal.wait_for("[experiment flow_schedule-1: running -> done]", timeout=120)
     terminal.type("exit")
