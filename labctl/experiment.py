@@ -80,6 +80,8 @@ class Experiment:
                     break
                 except RunEngineInterrupted:
                     self.uids = tuple(getattr(RE, "_run_start_uids", ()))
+                    if RE.state == "idle":   # stopped or aborted from another thread while running: it is over
+                        break
                     self.state = "paused"
                     command = self._commands.get()   # a paused experiment holds no lab time
                     go = {"resume": RE.resume, "stop": RE.stop, "abort": lambda: RE.abort(self.reason)}[command]

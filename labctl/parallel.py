@@ -70,7 +70,8 @@ class ParallelLab:
         and for the experiments named in *after*, unless ``wait=False``, which refuses at once with
         :class:`InstrumentBusy` when one is held.
         """
-        name = name or f"{getattr(plan, '__name__', None) or _plan_name(plan)}-{next(self._names)}"
+        plan_name = getattr(plan, "__name__", None) or _plan_name(plan)
+        name = name or f"{plan_name}-{next(self._names)}"
         if callable(plan) and not inspect.isgenerator(plan):
             signature = inspect.signature(plan)
             if "operator" in signature.parameters and "operator" not in kwargs and len(params) <= list(
@@ -84,7 +85,7 @@ class ParallelLab:
         if unknown:
             raise KeyError(f"{name}: no instrument named {', '.join(map(repr, unknown))} in this lab")
         before = [self.experiment(a) if isinstance(a, str) else a for a in after]
-        experiment = Experiment(name, plan, held, after=before, md=dict(md or {}), plan_name=_plan_name(plan))
+        experiment = Experiment(name, plan, held, after=before, md=dict(md or {}), plan_name=plan_name)
         return self.scheduler.submit(experiment, wait=wait)
 
     def operator_for(self, experiment: str):
@@ -164,7 +165,10 @@ class ParallelLab:
 
         def check(msg):
             if msg.command in _ACTING and msg.obj is not None:
-                name = getattr(msg.obj, "name", None)
+                root = msg.obj   # a move of one signal (``%mov mfc.setpoint 1``) is a move of its instrument
+                while getattr(root, "parent", None) is not None:
+                    root = root.parent
+                name = getattr(root, "name", None)
                 holder = self.scheduler.holder(name) if name else None
                 if holder is not None:
                     raise InstrumentBusy(name, holder.name, "the prompt")
@@ -174,7 +178,12 @@ class ParallelLab:
 
 
 def _plan_name(plan) -> str:
-    return getattr(getattr(plan, "gi_code", None), "co_name", None) or getattr(plan, "__name__", "plan")
+    from labctl.plans import plan_call
+
+    try:
+        return plan_call(plan).plan_name   # a plan declared with @plan runs inside its decorator's generator
+    except Exception:
+        return getattr(getattr(plan, "gi_code", None), "co_name", None) or getattr(plan, "__name__", "plan")
 
 
 __all__ = ["InstrumentBusy", "ParallelLab", "ScanIds"]

@@ -20,6 +20,7 @@ from labctl.devices.clock import WallClock
 from labctl.devices.errors import LimitError
 from labctl.drivers import BuildContext, FactoryMissing, driver
 from labctl.engine import run_engine
+from labctl.metadata import validator, world_channel
 from labctl.parallel import ParallelLab, ScanIds
 from labctl.plans.params import ParameterError
 from labctl.profile import InstrumentSpec, Profile, implicit_clock_name, load_profile
@@ -86,11 +87,14 @@ class Session(ParallelLab):
                 devices["operator"] = _operator(simlab, ctx.clock, profile)
             scan_ids = ScanIds(lambda: _last_scan_id(storage))
             RE = run_engine(scan_id_source=scan_ids, clock=ctx.clock, name="prompt")
+            RE.md_validator = validator(profile, simlab, RE)
             storage.subscribe(RE)
             RE.md.update(_run_metadata(profile, simlab, metadata or {}))
 
             def engine(name: str):
-                return run_engine(scan_id_source=scan_ids, clock=ctx.clock, name=name, context_managers=[])
+                engine = run_engine(scan_id_source=scan_ids, clock=ctx.clock, name=name, context_managers=[])
+                engine.md_validator = validator(profile, simlab, engine)
+                return engine
 
         except BaseException:
             _shutdown(devices, storage, simlab)
@@ -232,20 +236,12 @@ def _operator(simlab, clock, profile: Profile):
         params = dict(checkpoint.params)
         pstat = params.pop("potentiostat", None)
         if pstat is not None:  # the plan names an instrument; the simulated world wires cells to channels
-            params.setdefault("channel", _world_channel(profile.instruments[pstat]))
+            params.setdefault("channel", world_channel(profile.instruments[pstat]))
         simlab.operator.perform(checkpoint.action, **params)
         return "simulated operator"
 
     perform.immediate = True
     return Operator(perform, clock, name="operator")
-
-
-def _world_channel(spec: InstrumentSpec) -> str:
-    """The simulated world's ``unit:channel`` behind a potentiostat instrument of the profile."""
-    unit = spec.transport.split("://", 1)[-1].strip("/")
-    if spec.driver.startswith("gamry."):
-        return f"{unit.split('-')[0].lower()}:1"
-    return f"{unit}:{int(spec.options.get('channel', 1))}"
 
 
 def _build(spec: InstrumentSpec, ctx: BuildContext):

@@ -1,9 +1,14 @@
 """Interactive use: an IPython shell whose namespace is the running lab.
 
 ``RE``, ``session`` (also ``lab``), every device by its profile name, every plan by name, ``bps``/``bp``/``bpp``
-and the unit helpers are there, so ``RE(galvanostatic_cycles(vmp3_1, ...))`` works straight away. Experiments
-run in the background with ``lab.start(plan, ...)``; ``experiments()`` shows them as a table, ``watch(name)``
-follows one, and the prompt stays free for reads and moves of instruments no experiment holds.
+and the unit helpers are there, so ``RE(galvanostatic_cycles(vmp3_1, ...))`` works straight away, with a
+progress bar, a live table and live plots; ``catalog`` (``db``) holds the runs, and bluesky's magics
+(``%mov``, ``%wa``, ``%ct``) work on the instruments (:mod:`labctl.app.prompt`). Experiments run in the
+background with ``lab.start(plan, ...)``; ``experiments()`` shows them as a table, ``watch(name)`` follows one,
+and the prompt stays free for reads and moves of instruments no experiment holds.
+
+From any IPython (a beamline-style profile, a notebook): ``%load_ext labctl.app.ipython`` brings up the lab of
+``$LABCTL_PROFILE`` (the simulated lab by default) and loads the same names.
 """
 
 from __future__ import annotations
@@ -47,5 +52,24 @@ def start(session) -> None:
         raise RuntimeError("IPython is not installed: pip install 'labctl[interactive]'") from exc
     config = Config()
     config.TerminalInteractiveShell.banner1 = (
-        f"labctl: {session!r}\nRE, devices, plans, bps/bp/bpp and Q_ are loaded; session.close() on exit.\n")
+        f"labctl: {session!r}\nRE, devices, plans, catalog, bps/bp/bpp, Q_ and %mov/%wa/%ct are loaded; "
+        "experiments() lists the background ones.\n")
+    config.InteractiveShellApp.extensions = [__name__]
     start_ipython(argv=[], user_ns=namespace(session), config=config)
+
+
+def load_ipython_extension(shell) -> None:
+    """``%load_ext labctl.app.ipython``: the lab in this shell (the one already in it, or a new one from
+    ``$LABCTL_PROFILE``, closed when the shell exits)."""
+    import atexit
+    import os
+
+    from labctl.app.prompt import dress
+    from labctl.session import Session
+
+    session = shell.user_ns.get("session")
+    if not isinstance(session, Session):
+        session = Session.from_profile(os.environ.get("LABCTL_PROFILE") or None, quiet=True)
+        atexit.register(session.close)
+        shell.push(namespace(session))
+    shell.push(dress(session, shell))

@@ -4,6 +4,10 @@ Both are ordinary document callbacks, so they work for any plan. The table shows
 stream (what the devices say matters), at most a handful, with their units; rows are printed through tqdm so
 they do not tear the bar. Progress counts events against ``num_points`` when the plan declares it, and
 shows how much lab time has passed on the session's clock, which is what a long run is measured in.
+
+Output that is not a terminal (a log file, a pipe, a service's journal) gets plain lines: one when a run
+starts, the table's rows, and one when it ends with its event count and lab time; no bar, whose redraws
+would tear the rows apart there.
 """
 
 from __future__ import annotations
@@ -49,21 +53,42 @@ class LiveDisplay(CallbackBase):
     def __init__(self, file=None, *, clock=None, min_interval: float = 0.2):
         super().__init__()
         self.clock = clock
-        self.file = file or sys.stderr
+        self._file = file
         self.min_interval = min_interval
         self._bar: tqdm | None = None
         self._streams: dict[str, tuple[str, list[tuple[str, str]]]] = {}
         self._last_row: dict[str, float] = {}
         self._lab_t0: float | None = None
+        self._count = 0
+        self._total: int | None = None
+        self._plan = "run"
+
+    @property
+    def file(self):
+        """Where it writes: the file given, else stderr as it is now (a shell may have replaced it)."""
+        return self._file or sys.stderr
+
+    @property
+    def plain(self) -> bool:
+        """Plain lines, no bar: the output is not a terminal."""
+        isatty = getattr(self.file, "isatty", None)
+        return not (callable(isatty) and isatty())
 
     @override
     def start(self, doc):
+        self.close()   # a bar left open by a run that never stopped (interrupted at the prompt)
         self._streams.clear()
         self._last_row.clear()
         self._lab_t0 = self.clock.now() if self.clock is not None else None
         total = doc.get("num_points")
-        self._bar = tqdm(total=total if isinstance(total, int) and total > 0 else None, file=self.file,
-                         desc=str(doc.get("plan_name", "run")), unit="event", leave=True, dynamic_ncols=True)
+        self._total = total if isinstance(total, int) and total > 0 else None
+        self._count = 0
+        self._plan = str(doc.get("plan_name", "run"))
+        if self.plain:
+            self._write(f"{self._plan}: started (scan {doc.get('scan_id', '?')}, uid {doc.get('uid', '?')[:8]})")
+            return
+        self._bar = tqdm(total=self._total, file=self.file, desc=self._plan, unit="event", leave=True,
+                         dynamic_ncols=True)
 
     @override
     def descriptor(self, doc):
@@ -88,6 +113,7 @@ class LiveDisplay(CallbackBase):
 
     def _show(self, descriptor: str, n: int, value) -> None:
         name, fields = self._streams.get(descriptor, ("?", []))
+        self._count += n
         if self._bar is not None:
             if self._lab_t0 is not None:
                 self._bar.set_postfix_str(f"lab time +{_duration(self.clock.now() - self._lab_t0)}",
@@ -105,7 +131,11 @@ class LiveDisplay(CallbackBase):
             self._bar.close()
             self._bar = None
         status = doc.get("exit_status", "?")
-        if status != "success":
+        if self.plain:
+            count = f"{self._count}/{self._total}" if self._total else f"{self._count}"
+            span = f", lab time +{_duration(self.clock.now() - self._lab_t0)}" if self._lab_t0 is not None else ""
+            self._write(f"{self._plan}: {status}, {count} events{span} {doc.get('reason', '')}".rstrip())
+        elif status != "success":
             self._write(f"run ended: {status} {doc.get('reason', '')}".rstrip())
 
     def close(self):

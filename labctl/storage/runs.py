@@ -50,6 +50,8 @@ def _column(values: list, data_key: dict) -> np.ndarray:
     if dtype == "number":
         return np.asarray(values, dtype=float)
     if dtype == "integer":
+        if values and all(isinstance(v, bool) for v in values):  # ophyd describes a bool as an integer
+            return np.asarray(values, dtype=bool)
         if any(v is None for v in values):
             return np.asarray(values, dtype=float)
         return np.asarray(values, dtype=np.int64)

@@ -208,3 +208,13 @@ def test_checkpoints_of_experiments_at_once_are_asked_one_at_a_time_and_hold_onl
            for e in (a, b)}
     assert who == {"A": ["ana"], "B": ["bob"]}
     assert a.ended_at > c.ended_at               # C did not wait for anybody's answer
+
+
+def test_an_experiment_stopped_while_it_runs_ends_stopped_and_gives_its_instruments_back(lab):
+    experiment = lab.start(readings, lab.clock, [lab.mfc], num=100_000, period="10 min")
+    _until(lambda: experiment.progress["primary"] > 3)
+    experiment.stop("enough")
+    experiment.wait(60)
+    assert experiment.state == "stopped"
+    assert lab.storage.run(experiment.uids[0]).stop["exit_status"] == "success"
+    assert lab.scheduler.holder("mfc") is None

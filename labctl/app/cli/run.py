@@ -36,18 +36,29 @@ def run(plan: Annotated[str, typer.Argument(help="plan name (see `labctl plans`)
         kinds.setdefault(description.kind, []).append(name)
     try:
         kwargs = fill_device_defaults(func, parse_assignments(param), kinds)
-        check_plan(func, kwargs, instruments)
+        values = check_plan(func, kwargs, instruments)
         metadata = {k: (v if isinstance(v, (str, int, float, bool)) else str(v))
                     for k, v in parse_assignments(md, what="--md").items()}
     except ParameterError as exc:
         text = str(exc)
         raise common.fail(text if text.startswith(f"{func.__name__}:") else f"{plan}: {text}") from None
+    _check_metadata(prof, metadata, {name: values.given(name) for name in values.values})
 
     with _TerminationAsInterrupt() as terminated:
         session = terminated.session = common.open_session(prof, data_dir, metadata, quiet)
         code = _run_plan(session, plan, func, kwargs, data_dir, terminated)
     if code:
         raise typer.Exit(code)
+
+
+def _check_metadata(prof, metadata: dict, plan_args: dict) -> None:
+    """Metadata that contradicts the simulated lab is refused before the lab is brought up."""
+    from labctl.metadata import MetadataContradiction, check, profile_cells
+
+    try:
+        check({**metadata, "plan_args": plan_args}, profile_cells(prof))
+    except MetadataContradiction as exc:
+        raise common.fail(f"--md {exc}") from None
 
 
 def _run_plan(session, plan, func, kwargs, data_dir, terminated) -> int:
