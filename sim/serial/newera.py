@@ -20,6 +20,7 @@ MIN_SPEED_MM_H = 0.0407   # plunger speed range of the NE-1000
 MAX_SPEED_MM_H = 2733.0
 DIAMETER_RANGE_MM = (0.1, 50.0)
 PHASES = 1                # the basic program: one rate phase
+HOST_SLACK_WALL_S = 1.0   # least wall time between packets before the watchdog trips on an accelerated lab
 _ARG_NUMBER = re.compile(r"(\d*)\.?(\d*)")
 
 
@@ -84,6 +85,13 @@ class NE1000(ProtocolCore):
         self._wdr0 = self.pump.withdrawn_uL
         self._last_packet = world.clock.now()
         self._watchdog = world.clock.call_every(1.0, self._watch)
+
+    def _watchdog_limit(self) -> float:
+        """The watchdog period in lab seconds. On a lab running k times faster than the wall, a host is given at
+        least HOST_SLACK_WALL_S of wall time between packets, as on a real line: a 30 s watchdog at 600x would
+        otherwise trip on any 50 ms pause of the host, which no real pump would see."""
+        accel = getattr(self.world.clock, "acceleration", None)
+        return max(self.safe_timeout_s, HOST_SLACK_WALL_S * accel) if accel else self.safe_timeout_s
 
     # -- framing ------------------------------------------------------------------------------------
     def receive(self, data: bytes) -> bytes:
@@ -159,7 +167,7 @@ class NE1000(ProtocolCore):
 
     def _watch(self, now: float) -> None:
         with self.lock:
-            if self.safe_timeout_s and now - self._last_packet > self.safe_timeout_s and self.alarm != "T":
+            if self.safe_timeout_s and now - self._last_packet > self._watchdog_limit() and self.alarm != "T":
                 self._sync()
                 if self.state != "stopped":
                     self.pump.stop()
