@@ -1,7 +1,7 @@
 """What plans and the ophyd device need from a gas analyser, whatever the instrument.
 
-An SRS RGA (:mod:`.rga_analyser`) implements it today; a Thermo Prima BT behind GasWorks exports can
-implement the same protocol later without any change to the device or the plans.
+An SRS RGA (:mod:`.srs_analyser`), a Pfeiffer QMG (:mod:`.pfeiffer`) and a Thermo Prima BT followed through
+its analyser software's export file (:mod:`.thermo`) implement it, so the device and the plans never change.
 """
 
 from __future__ import annotations
@@ -54,3 +54,12 @@ class GasAnalyser(Protocol):
 
     def close(self) -> None:
         """Release the connection."""
+
+
+def checked_masses(name: str, gases: Mapping[str, int], max_mass: int) -> dict[str, int]:
+    """The gases to watch with their m/z, refused unless each m/z is a whole number the head can reach."""
+    gases = {str(g): m for g, m in gases.items()}
+    for gas, mz in gases.items():
+        if isinstance(mz, bool) or not isinstance(mz, int) or not 1 <= mz <= max_mass:
+            raise ValueError(f"{name}: m/z {mz!r} for {gas} outside 1-{max_mass}")
+    return gases

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import InstrumentError, InstrumentTimeout, ProtocolError
-from labctl.devices.mass_spectrometer.analyser import GasReading
+from labctl.devices.mass_spectrometer.analyser import GasReading, checked_masses
 from labctl.devices.mass_spectrometer.cracking import RELATIVE_SENSITIVITY, PartialPressureModel, fractions
 from labctl.devices.options import DriverDeclaration, SerialOptions, Settings, limit_range
 from labctl.devices.transport import Port
@@ -168,10 +168,7 @@ class QmgAnalyser:
         return self._emission
 
     def watch(self, gases: Mapping[str, int]) -> None:
-        gases = {str(g): m for g, m in gases.items()}
-        for gas, mz in gases.items():
-            if isinstance(mz, bool) or not isinstance(mz, int) or not 1 <= mz <= self.max_mass:
-                raise ValueError(f"{self.name}: m/z {mz!r} for {gas} outside 1-{self.max_mass}")
+        gases = checked_masses(self.name, gases, self.max_mass)
         sensitivities = {g: NOMINAL_SENSITIVITY * RELATIVE_SENSITIVITY.get(g, 1.0) for g in gases}
         model = PartialPressureModel(gases, sensitivities, self._fragments)
         with self._lock:

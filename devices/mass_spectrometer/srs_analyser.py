@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import LimitError
-from labctl.devices.mass_spectrometer.analyser import GasReading
+from labctl.devices.mass_spectrometer.analyser import GasReading, checked_masses
 from labctl.devices.mass_spectrometer.cracking import RELATIVE_SENSITIVITY, PartialPressureModel, fractions
 from labctl.devices.mass_spectrometer.srs import SrsRga
 
@@ -71,10 +71,7 @@ class RgaAnalyser:
         return self._emission
 
     def watch(self, gases: Mapping[str, int]) -> None:
-        gases = {str(g): m for g, m in gases.items()}
-        for gas, mz in gases.items():
-            if isinstance(mz, bool) or not isinstance(mz, int) or not 1 <= mz <= self.identity.max_mass:
-                raise ValueError(f"{self.name}: m/z {mz!r} for {gas} outside 1-{self.identity.max_mass}")
+        gases = checked_masses(self.name, gases, self.identity.max_mass)
         sensitivities = {}
         for gas in gases:
             if gas in self._sensitivities:
