@@ -54,11 +54,8 @@ def campaign(file: Annotated[Path, typer.Argument(help="campaign file (TOML)")],
             for line in figures(ran).lines():
                 typer.echo(line)
     finally:
-        if not common.close_session(session) and not code:
-            code = 1
-    typer.echo(f"data in {getattr(session.storage, 'data_dir', data_dir)}")
-    if code:
-        raise typer.Exit(code)
+        code = common.closed(session, code)
+    common.exit_with(code, getattr(session.storage, "data_dir", data_dir))
 
 
 def _follow(session, experiments) -> int:

@@ -116,6 +116,18 @@ def report_interrupted(store):
     return store
 
 
+def closed(session, code: int) -> int:
+    """Close *session*; the exit code, made 1 from 0 if something could not be made safe."""
+    return code if close_session(session) or code else 1
+
+
+def exit_with(code: int, data_dir) -> None:
+    """Say where the data are, then end the command with *code*."""
+    typer.echo(f"data in {data_dir}")
+    if code:
+        raise typer.Exit(code)
+
+
 def close_session(session) -> bool:
     """Close *session*; False (after one line on stderr) if something could not be made safe."""
     from labctl.session import SessionError

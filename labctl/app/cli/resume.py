@@ -34,11 +34,8 @@ def resume(run: Annotated[str, typer.Argument(help="uid prefix or scan id of an 
     except typer.Exit:
         raise
     finally:
-        if not common.close_session(session) and not code:
-            code = 1
-    typer.echo(f"data in {directory}")
-    if code:
-        raise typer.Exit(code)
+        code = common.closed(session, code)
+    common.exit_with(code, directory)
 
 
 def _resume(session, prof, key: str, saved) -> int:

@@ -101,8 +101,7 @@ def _run_plan(session, plan, func, kwargs, data_dir, terminated) -> int:
             code = 128 + terminated.signum
     finally:
         terminated.closing = True
-        if not common.close_session(session) and not code:
-            code = 1
+        code = common.closed(session, code)
     return code
 
 
