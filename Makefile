@@ -12,7 +12,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test,interactive]"
-	$(BIN)/python .ci/package_tree.py build/package-tree >/dev/null
+	$(BIN)/python .ci/package_tree.py build/package-tree --hook >/dev/null
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -40,7 +40,7 @@ install-server:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	cd "$$($(BIN)/python .ci/package_tree.py build/package-tree)/.." && $(CURDIR)/$(BIN)/lint-imports $(CURDIR)/pyproject.toml
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
