@@ -18,9 +18,9 @@ from ophyd import Device
 from ophyd.status import Status
 from typing_extensions import override
 
+from labctl.devices.alarms import alarms
 from labctl.devices.options import DriverDeclaration, InstrumentDescription
 from labctl.devices.signals import DriverSignal
-from labctl.devices.status import run_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,8 @@ class LabClock(Device):
     def __init__(self, clock: Clock | None = None, *, name: str = "clock", **kwargs):
         self.clock: Clock = clock or WallClock()
         self._t0 = self.clock.now()
-        self._waits: list[threading.Event] = []
+        self._waits: dict[int, list[Status]] = {}   # by the thread that asked
+        self._waits_lock = threading.Lock()
         super().__init__(name=name, **kwargs)
 
     def instrument_description(self) -> InstrumentDescription:
@@ -183,24 +184,18 @@ class LabClock(Device):
         seconds = float(seconds)
         if not seconds >= 0:
             raise ValueError(f"{self.name}: cannot wait {seconds} s")
-        cancelled = threading.Event()
-        self._waits.append(cancelled)
-
-        def wait():
-            try:
-                end = self.clock.now() + seconds
-                # Sleep in slices so that stop() is honoured within a slice on the wall clock.
-                while not cancelled.is_set():
-                    left = end - self.clock.now()
-                    if left <= 0:
-                        break
-                    self.clock.sleep(min(left, 1.0) if isinstance(self.clock, WallClock) else left)
-            finally:
-                self._waits.remove(cancelled)
-
-        return run_in_thread(wait, obj=self, clock=self.clock, name=f"{self.name}-wait")
+        status = alarms(self.clock).at(seconds, obj=self)
+        with self._waits_lock:
+            mine = [w for w in self._waits.get(threading.get_ident(), ()) if not w.done]
+            self._waits[threading.get_ident()] = [*mine, status]
+        return status
 
     @override
     def stop(self, *, success: bool = False) -> None:
-        for event in list(self._waits):
-            event.set()
+        """End now the waits asked for from this thread: a RunEngine stops what it set from its own loop
+        thread, and experiments sharing the lab clock must not cut each other's waits short."""
+        with self._waits_lock:
+            waits = self._waits.pop(threading.get_ident(), [])
+        for status in waits:
+            if not status.done:
+                status.set_finished()

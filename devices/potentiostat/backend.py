@@ -18,7 +18,8 @@ technique ran to its end: duration, charge or last frequency), ``"limit"`` (a po
 it), ``"stopped"`` (``stop()`` or the instrument stopped it).
 
 A backend whose ``poll`` may wait on the instrument (Gamry impedance) also offers ``interrupt()``, callable
-from any thread, so a stop from another thread is not held up by that wait.
+from any thread, so a stop from another thread is not held up by that wait. A backend whose ``poll`` never
+waits says so with ``poll_never_waits = True``: its channels are then polled from one shared thread.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ stream (bluesky describes a collectable once per run).
 
 The completion watcher polls with the injected clock's ``sleep``: in the simulated lab the clock only
 advances when somebody waits on it, so the watcher is what moves lab time while a plan waits for the end.
+Channels whose backend answers a poll at once are polled by the clock's alarms (:mod:`labctl.devices.alarms`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ophyd import Device
 from ophyd.status import Status
 from typing_extensions import override
 
+from labctl.devices.alarms import alarms
 from labctl.devices.clock import Clock
 from labctl.devices.errors import InstrumentError
 from labctl.devices.options import InstrumentDescription
@@ -209,6 +211,9 @@ class Potentiostat(Device):
 
     def complete(self) -> Status:
         """A status that finishes when the instrument ends the technique."""
+
+        if getattr(self.backend, "poll_never_waits", False):
+            return alarms(self.clock).every(self.poll_period, lambda: self.poll(unless_busy=True), obj=self)
 
         def watch():
             while self.poll(unless_busy=True):

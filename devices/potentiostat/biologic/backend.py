@@ -117,6 +117,8 @@ def _release(conn: _Connection) -> None:
 class BioLogicBackend:
     """One channel (1-based, as EC-Lab numbers them) of a BioLogic instrument; see ``PotentiostatBackend``."""
 
+    poll_never_waits = True   # BL_GetData answers at once: the channel's polls can share a thread
+
     def __init__(self, lib, address: str, channel: int, *, name: str = "biologic",
                  timeout: int = C.CONNECT_TIMEOUT_S):
         if not 1 <= int(channel) <= C.MAX_CHANNELS:
