@@ -54,8 +54,9 @@ class StreamSelector(Device):
     def _write_position(self, position: str) -> None:
         self._driver.move(self.port_for(position))
 
-    position_name = Cpt(DriverSignal, getter=_read_position, setter=_write_position, kind="hinted")
-    port = Cpt(DriverSignal, getter=_read_port, units="1", kind="normal")
+    # initial values of the right type, so that a descriptor made before the first read types them right
+    position_name = Cpt(DriverSignal, getter=_read_position, setter=_write_position, value="", kind="hinted")
+    port = Cpt(DriverSignal, getter=_read_port, value=0, units="1", kind="normal")
 
     def __init__(self, driver: SelectorDriver, *, ports: Mapping[str, int], safe_position: str | None = None,
                  name: str, **kwargs):
