@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from labctl.devices.errors import InstrumentError, ProtocolError
+from labctl.devices.errors import InstrumentError, InstrumentTimeout, ProtocolError
 from labctl.devices.valve import ValveStuck, ViciActuator, ViciSelectorActuator
 from labctl.sim.clock import SimClock
 from labctl.sim.serial.vici import ViciSelector, ViciValve
@@ -133,3 +133,11 @@ def test_garbled_cp_reply_is_a_protocol_error(expected):
     with pytest.raises(ProtocolError, match="ms_selector"):
         selector.position()
     selector.close()
+
+
+def test_silent_line_times_out_naming_the_instrument(lab, make):
+    core, selector = make(timeout=0.1)
+    core.inject("silent")
+    with pytest.raises(InstrumentTimeout) as err:
+        selector.position()
+    assert err.value.instrument == "ms_selector"
