@@ -16,9 +16,9 @@ Errors are one line ``E<n> <command> <words>``: ``E1`` unknown command, ``E2`` c
 valid here, ``E3`` the motor stalled before reaching the position of the last move (world fault
 ``valve:stuck``); the stall alarm is reported once, in place of the reply to the next ``CP``.
 
-Multiposition mode (``AM3``): ``GOnn`` moves to port nn (the shorter way round), ``CWnn``/``CCnn`` clockwise
-or counter-clockwise, ``HM`` home (port 1); ``CP`` -> ``CP nn`` (two digits), ``NP`` -> ``NPn`` the number of
-positions, ``NPn`` sets it. ``GOA``/``TO`` mean nothing there (``E2``).
+Multiposition mode (``AM3``): ``GOnn`` moves to port nn, ``HM`` home (port 1); ``CWnn``/``CCnn`` (a move in
+a given direction) are accepted and, like ``GO``, take the shorter way round here. ``CP`` -> ``CP nn`` (two
+digits), ``NP`` -> ``NPn`` the number of positions, ``NPn`` sets it; ``GOA``/``TO`` mean nothing there (``E2``).
 """
 
 from __future__ import annotations
