@@ -188,12 +188,37 @@ class _Gas(Settings):
     vessel: str | None = None
 
 
+def _line(source: Any) -> Any:
+    """A selector port's line: gas_port, carrier, closed or a cylinder's composition (fractions in Ar)."""
+    if isinstance(source, dict):
+        from labctl.sim.world.params import SPECIES
+
+        unknown = sorted(set(source) - set(SPECIES))
+        if unknown:
+            raise ValueError(f"unknown gas {unknown[0]!r} in a line's composition; known: {', '.join(SPECIES)}")
+        values = list(source.values())
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in values) \
+                or not 0 < sum(values) <= 1:
+            raise ValueError("a line's composition gives mole fractions summing to at most 1")
+    return source
+
+
+class _Selector(Settings):
+    """How the simulated lab plumbs a stream selector (``[sim.selectors.NAME]``, NAME its instrument)."""
+
+    lines: dict[Annotated[str, Field(pattern=r"^[0-9]+$")],
+                Annotated[Literal["gas_port", "carrier", "closed"] | dict[str, float], AfterValidator(_line)]]
+    dead_volume_mL: PositiveFloat = 0.1
+    position: int = Field(1, ge=1)
+
+
 class _Sim(Settings):
     seed: int | None = None
     acceleration: float | None = Field(None, ge=0)
     noise: float | None = Field(None, ge=0)
     cells: dict[str, _Cell] = {}
     gas: _Gas = _Gas()
+    selectors: dict[str, _Selector] = {}
     start: float | None = None
 
     @model_validator(mode="after")
@@ -334,3 +359,23 @@ class _Checker:
             if spec.transport and spec.transport.startswith("sim://") and sim is None:
                 self.fail(f"instruments.{spec.name}.transport",
                           f"{spec.transport!r} needs a [sim] table (the simulated lab) in the profile")
+        self.selectors(instruments, (sim or {}).get("selectors") or {})
+
+    def selectors(self, instruments: dict[str, InstrumentSpec], selectors: dict) -> None:
+        """Each plumbed selector is a multiposition instrument of the profile, plumbed on its own ports, and
+        the MS inlet is behind one of them at most."""
+        if len(selectors) > 1:
+            first, second = list(selectors)[:2]
+            self.fail(f"sim.selectors.{second}", f"the MS inlet is already behind {first!r}")
+        for name, plumbing in selectors.items():
+            key = f"sim.selectors.{name}"
+            spec = instruments.get(name)
+            if spec is None or spec.driver != "vici.multiposition":
+                self.fail(key, f"{name!r} is not a vici.multiposition instrument of the profile")
+            positions = spec.options.get("positions")
+            for port in plumbing.get("lines", {}):
+                if not 1 <= int(port) <= positions:
+                    self.fail(f"{key}.lines.{port}", f"port {port} is not one of the selector's ports 1-{positions}")
+            if plumbing.get("position", 1) > positions:
+                self.fail(f"{key}.position", f"port {plumbing['position']} is not one of the selector's ports "
+                                             f"1-{positions}")

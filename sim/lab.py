@@ -16,6 +16,7 @@ SERIAL_CORES = {
     "newera.ne1000": "labctl.sim.serial.newera:NE1000",
     "harvard.phd_ultra": "labctl.sim.serial.harvard:PhdUltra",
     "vici.two_position": "labctl.sim.serial.vici:ViciValve",
+    "vici.multiposition": "labctl.sim.serial.vici:ViciSelector",
     "bronkhorst.propar": "labctl.sim.serial.bronkhorst:ProparInstrument",
     "srs.rga": "labctl.sim.serial.srs:RGA",
     "pfeiffer.qmg220": "labctl.sim.serial.pfeiffer:Qmg",
@@ -63,6 +64,10 @@ class SimLab:
         for name, spec in (config.get("cells") or {}).items():
             self.world.add_cell(name, spec.get("kind", "coin"), spec.get("electrolyte", "ecdmc"),
                                 float(spec.get("area_cm2", 1.0)), spec.get("channel"))
+        for name, spec in (config.get("selectors") or {}).items():
+            self.world.add_selector(name, lines=dict(spec.get("lines") or {}),
+                                    dead_volume_mL=float(spec.get("dead_volume_mL", 0.1)),
+                                    position=int(spec.get("position", 1)))
         vessel = (config.get("gas") or {}).get("vessel")
         if vessel is not None:
             self.world.gas.connect_vessel(vessel)

@@ -1,4 +1,5 @@
-"""VICI Valco universal electric actuator (two-position modes) behind its serial interface.
+"""VICI Valco universal electric actuator behind its serial interface: two-position modes (:class:`ViciValve`)
+and multiposition mode driving a stream selector (:class:`ViciSelector`).
 
 ASCII commands ending CR (a trailing LF is tolerated), 9600 8N1. With an ID set (``ID<c>``) the actuator
 only answers commands prefixed with that character and prefixes its replies with it; ``*`` addresses every
@@ -14,6 +15,10 @@ BCD lines, no serial text). A client that takes that reply for arrival is wrong:
 Errors are one line ``E<n> <command> <words>``: ``E1`` unknown command, ``E2`` command or argument not
 valid here, ``E3`` the motor stalled before reaching the position of the last move (world fault
 ``valve:stuck``); the stall alarm is reported once, in place of the reply to the next ``CP``.
+
+Multiposition mode (``AM3``): ``GOnn`` moves to port nn, ``HM`` home (port 1); ``CWnn``/``CCnn`` (a move in
+a given direction) are accepted and, like ``GO``, take the shorter way round here. ``CP`` -> ``CP nn`` (two
+digits), ``NP`` -> ``NPn`` the number of positions, ``NPn`` sets it; ``GOA``/``TO`` mean nothing there (``E2``).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ class ViciValve(ProtocolCore):
                  stall_time_s: float | None = None, **_driver_options):
         super().__init__(name)
         self.world = world
-        self.valve = world.valve(name)
+        self.valve = self._world_part(world, name, _driver_options)
         if address is not None:
             address = str(address).upper()
             if address not in _IDS:
@@ -90,14 +95,25 @@ class ViciValve(ProtocolCore):
     def _fmt(self, key: str, value) -> str:
         return f"{key} = {value}" if self.legacy else f"{key}{value}"
 
+    #: commands the firmware knows, longest first where one begins another
+    COMMANDS = ("IFM", "CNT", "CP", "GO", "TO", "CW", "CC", "LG", "ID", "AM", "NP", "VR")
+
+    def _world_part(self, world, name: str, _options: dict):
+        """The valve of the world this actuator turns."""
+        return world.valve(name)
+
+    def _cp(self, position) -> str:
+        """The ``CP`` reply for *position*."""
+        return self._fmt("CP", position)
+
     def _command(self, text: str) -> list[str]:
         if self.refusing:  # the controller's own refusal
             return [f"E2 {text} Invalid"]
         if text == "/?":
-            return ["CP GO TO CW CC IFM LG ID AM CNT NP VR"]
+            return [" ".join(self.COMMANDS)]
         if not re.fullmatch(r"[A-Z]+(\*|[0-9A-Z]*)", text):
             return [f"E1 {text} Unknown command"]
-        for cmd in ("IFM", "CNT", "CP", "GO", "TO", "CW", "CC", "LG", "ID", "AM", "NP", "VR"):
+        for cmd in self.COMMANDS:
             if text.startswith(cmd):
                 return self._dispatch(cmd, text[len(cmd):], text)
         return [f"E1 {text} Unknown command"]
@@ -188,7 +204,7 @@ class ViciValve(ProtocolCore):
             self.valve.move_to(target)
             self._move = (target, self.world.now(), text)
             self.counter = (self.counter + 1) % 65536
-        return [self._fmt("CP", target)] if self.interface_mode else []
+        return [self._cp(target)] if self.interface_mode else []
 
     def _stall_time(self) -> float:
         if self.stall_time_s is not None:
@@ -204,7 +220,63 @@ class ViciValve(ProtocolCore):
             elif self.world.now() - started > self._stall_time():
                 self._move = None
                 return f"E3 {text} Valve stalled at position {position}"
-        return self._fmt("CP", position)
+        return self._cp(position)
+
+
+class ViciSelector(ViciValve):
+    """A VICI actuator in multiposition mode over the world's stream selector (``positions`` ports)."""
+
+    COMMANDS = (*ViciValve.COMMANDS, "HM")
+
+    def __init__(self, name: str, world, *, positions: int = 4, **options):
+        self.np = int(positions)
+        super().__init__(name, world, **options)
+        self.actuator_mode = 3
+
+    def _world_part(self, world, name: str, _options: dict):
+        return world.selector(name, positions=self.np)
+
+    def _cp(self, position) -> str:
+        return f"CP = {int(position)}" if self.legacy else f"CP {int(position):02d}"
+
+    def _port(self, arg: str) -> int | None:
+        return int(arg) if arg.isdigit() and 1 <= int(arg) <= min(self.np, self.valve.positions) else None
+
+    def _dispatch(self, cmd: str, arg: str, text: str) -> list[str]:
+        invalid = [f"E2 {text} Invalid"]
+        if cmd in ("GO", "CW", "CC", "HM"):
+            if cmd == "HM":
+                target = None if arg else 1
+            else:
+                target = self._port(arg)
+            if target is None:
+                return invalid
+            return self._go(target, text)
+        if cmd == "TO":
+            return invalid  # toggling needs hard stops
+        if cmd == "AM":
+            if not arg:
+                return [self._fmt("AM", self.actuator_mode)]
+            return [] if arg == "3" else invalid  # this actuator drives a multiposition valve
+        if cmd == "NP":
+            if not arg:
+                return [self._fmt("NP", self.np)]
+            if not arg.isdigit() or not 2 <= int(arg) <= 96:
+                return invalid
+            self.np = int(arg)
+            return []
+        return super()._dispatch(cmd, arg, text)
+
+    def _stall_time(self) -> float:
+        if self.stall_time_s is not None:
+            return self.stall_time_s
+        return max(1.0, 3.0 * self.valve.step_time_s * self.valve.positions / 2)
+
+    def power_cycle(self) -> None:
+        """The controller restarts: the rotor stops short of a move under way, at the port it left."""
+        with self.lock:
+            self.valve.halt()
+        super().power_cycle()
 
 
 Core = ViciValve

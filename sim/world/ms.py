@@ -128,7 +128,7 @@ class MassSpec:
         """True mole fraction of *gas* arriving at the inlet (Ar is the balance)."""
         with self._world._lock:
             self._world._sync(self._world.gas)
-            x = self._world.gas._inlet_fractions()
+            x = self._world._ms_inlet_fractions()
             if gas == "Ar":
                 return float(max(1.0 - x.sum(), 0.0))
             if gas not in SPECIES:
@@ -144,7 +144,7 @@ class MassSpec:
         """Torr of every gas in the chamber: inlet gas plus residual background."""
         with self._world._lock:
             self._world._sync(self._world.gas)
-            x = self._world.gas._inlet_fractions()
+            x = self._world._ms_inlet_fractions()
             p = {g: float(x[i]) * P_INLET_TORR for i, g in enumerate(SPECIES)}
             p["Ar"] = max(1.0 - float(x.sum()), 0.0) * P_INLET_TORR
             for g, bg in BACKGROUND_TORR.items():

@@ -23,12 +23,14 @@ from labctl.sim.world.fluidics import SyringePump
 from labctl.sim.world.gas import FlowController, GasPort, TitrationVial, Valve
 from labctl.sim.world.ms import MassSpec
 from labctl.sim.world.params import SPECIES
+from labctl.sim.world.selector import StreamSelector
 
 COUPLED_STEP = 1.0      # s
 
 FAULTS = {
     "pump": ("stall", "blocked"),
     "valve": ("stuck",),
+    "selector": ("stuck",),
     "ms": ("filament_burned",),
     "channel": ("unplugged",),
     "mfc": ("blocked",),
@@ -48,6 +50,7 @@ class World:
         self._channels: dict[str, PotentiostatChannel] = {}
         self._pumps: dict[str, SyringePump] = {}
         self._valves: dict[str, Valve] = {}
+        self._selectors: dict[str, StreamSelector] = {}
         self._mfcs: dict[str, FlowController] = {}
         self._ms: dict[str, MassSpec] = {}
         self.gas = GasPort(self)
@@ -82,7 +85,8 @@ class World:
 
     def _unit_of(self, part):
         """What keeps the world time of *part* (the gas side keeps it for valves, MFCs, the MS and the vial)."""
-        return self.gas if part is self.titration or isinstance(part, (Valve, FlowController, MassSpec)) else part
+        gas_side = (Valve, StreamSelector, FlowController, MassSpec)
+        return self.gas if part is self.titration or isinstance(part, gas_side) else part
 
     def _units(self) -> list:
         return [*self._channels.values(), *self._cells.values(), *self._pumps.values(), self.gas]
@@ -138,7 +142,7 @@ class World:
         while t < target:
             t_next = target
             if gas:
-                for v in self._valves.values():
+                for v in [*self._valves.values(), *self._selectors.values()]:
                     ev = v._next_event()
                     if ev is not None and ev < t_next:
                         t_next = max(ev, t)
@@ -169,11 +173,13 @@ class World:
                         std_mol += v * m.composition
                 std_x = std_mol / std_vol if std_vol > 0 else None
                 self.gas._advance(vol, self._vessel_sweeps(), dt, std_vol, std_x)
+                for s in self._selectors.values():
+                    s._flow(vol + std_vol)
                 self.gas._wt = t_next
             dt = t_next - t
             t = t_next
             if gas:
-                for v in self._valves.values():
+                for v in [*self._valves.values(), *self._selectors.values()]:
                     v._event(t_next)
             if dt == 0 and t_next >= target:
                 break
@@ -248,6 +254,49 @@ class World:
                 v = self._valves[name] = Valve(self, name)
             return v
 
+    def add_selector(self, name: str, *, lines: dict, dead_volume_mL: float, position: int = 1,
+                     positions: int | None = None) -> StreamSelector:
+        """Plumb the stream selector *name* in front of the MS inlet: ``lines`` maps its ports to what they
+        carry (see :mod:`labctl.sim.world.selector`); the rotor starts at *position*. Its number of
+        positions is the instrument's (set when its simulator attaches); until then, the highest port named."""
+        with self._lock:
+            feeding = [s.name for s in self._selectors.values() if s.feeds_ms and s.name != name]
+            if feeding:
+                raise ValueError(f"selector {name}: the MS inlet is already behind selector {feeding[0]!r}")
+            if positions is None:
+                ports = [int(p) for p in lines if str(p).strip().isdigit()]
+                positions = max([2, *ports, position if isinstance(position, int) else 0])
+            self._sync(self.gas)
+            s = self._selectors[name] = StreamSelector(self, name, positions=positions, lines=lines,
+                                                       dead_volume_mL=dead_volume_mL, position=position)
+            return s
+
+    def selector(self, name: str, *, positions: int | None = None) -> StreamSelector:
+        """The stream selector *name*; one nobody plumbed (:meth:`add_selector`) is made on first use with
+        *positions* ports, turns, and feeds nothing."""
+        with self._lock:
+            s = self._selectors.get(name)
+            if s is None:
+                if positions is None:
+                    raise KeyError(f"no stream selector named {name!r}")
+                self._sync(self.gas)
+                s = self._selectors[name] = StreamSelector(self, name, positions=positions)
+            elif positions is not None and positions != s.positions:
+                used = max([s._position, *s.lines])
+                if positions < used:
+                    raise ValueError(f"selector {name}: the simulated lab plumbs port {used}, "
+                                     f"the instrument has {positions} positions")
+                s.positions = positions
+            return s
+
+    def _ms_inlet_fractions(self) -> np.ndarray:
+        """Mole fractions at the MS inlet: the gas-port line's, or through the selector in front of it."""
+        x = self.gas._inlet_fractions()
+        for s in self._selectors.values():
+            if s.feeds_ms:
+                return s._inlet_fractions(x)
+        return x
+
     def mfc(self, name: str, *, capacity_mL_min: float = 5.0, fluid: str = "Ar",
             composition: dict[str, float] | None = None) -> FlowController:
         """The MFC called *name*: the carrier's, or with *composition* a gas standard's (joins after the valve)."""
@@ -277,7 +326,7 @@ class World:
 
     def inject_fault(self, target: str, fault: str | None = ..., /) -> None:
         """Break (or with ``fault=None`` heal) something: ``inject_fault("pump", "stall")`` or
-        ``inject_fault("pump:stall")``; faults: pump stall|blocked, valve stuck, ms filament_burned,
+        ``inject_fault("pump:stall")``; faults: pump stall|blocked, valve and selector stuck, ms filament_burned,
         channel unplugged, mfc blocked, gas leak (air into the line)."""
         if fault is ...:
             target, sep, fault = target.rpartition(":")
@@ -291,7 +340,7 @@ class World:
             on = fault is not None
             if kind == "pump":
                 obj._set_blocked(on)
-            elif kind == "valve":
+            elif kind in ("valve", "selector"):
                 obj._stuck = on
             elif kind == "ms":
                 obj._burn(on)
@@ -306,7 +355,8 @@ class World:
         self.inject_fault(target, None)
 
     def _fault_target(self, target: str):
-        for kind, table in (("pump", self._pumps), ("valve", self._valves), ("ms", self._ms),
+        for kind, table in (("pump", self._pumps), ("valve", self._valves), ("selector", self._selectors),
+                            ("ms", self._ms),
                             ("channel", self._channels), ("mfc", self._mfcs)):
             if target in table:
                 return kind, table[target]
