@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tenacity import Retrying, stop_after_delay, wait_random_exponential
+from tenacity import Retrying, stop_after_attempt, stop_after_delay, wait_random_exponential
 from typing_extensions import override
 
 from labctl.storage.jsonl import read_from
@@ -47,8 +47,9 @@ class _Call:
 
 _CLOSE = object()
 
-#: how long (wall seconds) a run whose catalog write failed is re-fed from its file before it is left to
-#: ``labctl catalog rebuild``, and the longest pause between two attempts
+#: how many times, and for how long at most (wall seconds), a run whose catalog write failed is re-fed from
+#: its file before it is left to ``labctl catalog rebuild``; the longest pause between two attempts
+REFEED_ATTEMPTS = 5
 REFEED_FOR_S = 60.0
 REFEED_PAUSE_S = 5.0
 
@@ -202,16 +203,16 @@ class CatalogFeeder:
     def _refeed(self, uid: str, exc: Exception) -> None:
         """Replace run *uid*'s entry in the catalog by its whole file, trying again a while, after a failed write.
 
-        Several PCs writing one PostgreSQL catalog race when they first create an event table: Tiled creates
-        it, its index and its id sequence with ``CREATE ... IF NOT EXISTS``, which PostgreSQL does not make
-        atomic, so the writer that loses gets a unique violation (SQLSTATE 23505) and its transaction is
-        rolled back. That happens inside Tiled's server code, on any new table layout, not only on a new
-        database, so serialising it from here would mean taking a database lock around every write. Trying
-        again is sound instead: the loser's attempt left nothing behind and its second attempt finds the
-        winner's table. It is the whole run that is written again, from its file (the record), with a writer
-        of its own, because after a failure the catalog writer's state for that run is unknown; whatever was
-        indexed of it is deleted first, so no document is written twice. Any other passing failure (the
-        server restarting, the network) is mended the same way.
+        Several PCs writing one PostgreSQL catalog race when they first create an event table: Tiled creates it,
+        its index and its id sequence with ``CREATE ... IF NOT EXISTS``, which PostgreSQL does not make atomic,
+        so the writer that loses gets a unique violation (SQLSTATE 23505) and its transaction is rolled back.
+        That happens inside Tiled's server code, on any new table layout, not only on a new database, so
+        serialising it from here would mean taking a database lock around every write. Trying again is sound
+        instead: the losing transaction is rolled back whole, and a second attempt finds the winner's table,
+        index and sequence and goes through. It is the whole run that is written again, from its file (the
+        record), with a writer of its own, because after a failure the catalog writer's state for that run is
+        unknown; whatever was indexed of it is deleted first, so no document is written twice. Any other passing
+        failure (the server restarting, the network) is mended the same way.
         """
         path = self._paths.get(uid)
         if path is None or self.catalog is None:
@@ -224,7 +225,8 @@ class CatalogFeeder:
         with self._state:
             self._spilling.add(uid)  # its next documents are read from the file, not queued
         try:
-            for attempt in Retrying(stop=stop_after_delay(REFEED_FOR_S), reraise=True,
+            for attempt in Retrying(stop=stop_after_attempt(REFEED_ATTEMPTS) | stop_after_delay(REFEED_FOR_S),
+                                    reraise=True,
                                     wait=wait_random_exponential(multiplier=0.2, max=REFEED_PAUSE_S)):
                 with attempt:
                     self._replay(uid, path)
@@ -265,8 +267,10 @@ class CatalogFeeder:
             self.recorder.flush(job.uid)
             closed = self.recorder.offset(job.uid) is None
             for pos, name, doc in read_from(job.path, offset):
-                if not self._index(name, doc, job.uid):
-                    return  # re-fed whole from the file, or given up
+                if not self._index(name, doc, job.uid):  # re-fed whole from the file, or given up
+                    with self._state:
+                        self._spilling.discard(job.uid)
+                    return
                 offset = pos
             with self._state:
                 end = self.recorder.offset(job.uid)
