@@ -38,9 +38,18 @@ class LabRunEngine(RunEngine):
         self._hold_thread: threading.Thread | None = None
         self._between: Hold | None = None
         self._user_state_hook = None
+        #: the metadata the engine was last called with (``RE(plan, sample="x")``), which outranks the plan's
+        #: own and ``RE.md`` in the start document; for a validator that must know who said what
+        self.call_metadata: dict[str, Any] = {}
         super().__init__(*args, **kwargs)
         for command in _WAITS:
             self.register_command(command, self._letting_go(command, self._command_registry[command]))
+
+    def __call__(self, plan, subs=None, /, **metadata_kw: Any):
+        """Run *plan* as bluesky does, keeping what it was called with in :attr:`call_metadata`."""
+        if self.state == "idle":  # a call refused because the engine is busy leaves the running plan's alone
+            self.call_metadata = dict(metadata_kw)
+        return super().__call__(plan, subs, **metadata_kw)
 
     # -- lab time in the documents ------------------------------------------------------------------
     def emit_sync(self, name, doc):

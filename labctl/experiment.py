@@ -55,6 +55,8 @@ class Experiment:
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[str, dict], None]] = []
+        self._open_run: list[tuple[str, dict]] = []  # the running run's start and descriptors, for late watchers
+        self._listening = threading.Lock()
 
     # -- running (called by the scheduler) ----------------------------------------------------------
     def _start(self, RE, clock, hold, on_end: Callable[[Experiment], None]) -> None:
@@ -111,7 +113,15 @@ class Experiment:
         elif name in ("event", "event_page"):
             stream = getattr(self, "_streams", {}).get(doc["descriptor"], "primary")
             self.progress[stream] += len(doc["seq_num"]) if name == "event_page" else 1
-        for listener in list(self._listeners):
+        with self._listening:
+            if name == "start":
+                self._open_run = [(name, doc)]
+            elif name == "descriptor":
+                self._open_run.append((name, doc))
+            elif name == "stop":
+                self._open_run = []
+            listeners = list(self._listeners)
+        for listener in listeners:
             listener(name, doc)
 
     # -- control (from any thread) ------------------------------------------------------------------
@@ -165,8 +175,13 @@ class Experiment:
         return self.uids
 
     def watch(self, callback: Callable[[str, dict], None]) -> Callable[[], None]:
-        """Send every document from now on to *callback*; returns the function that stops it."""
-        self._listeners.append(callback)
+        """Send every document from now on to *callback*, after the start and descriptors of the run under
+        way (so a plot or table made for them follows a run watched midway); returns the function that stops
+        it."""
+        with self._listening:
+            for name, doc in self._open_run:
+                callback(name, doc)
+            self._listeners.append(callback)
         return lambda: self._listeners.remove(callback) if callback in self._listeners else None
 
     def summary(self) -> dict:

@@ -14,8 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from labctl.profile import InstrumentSpec, Profile
+
+if TYPE_CHECKING:
+    from labctl.engine import LabRunEngine
 
 KEY = "electrolyte"
 
@@ -127,7 +131,7 @@ def check(md: Mapping, cells: Mapping[str, CellFact]) -> None:
                 f"{fact.electrolyte!r}{source}; give {KEY}={fact.electrolyte!r} or leave it out")
 
 
-def validator(profile: Profile, simlab, RE) -> Callable[[dict], None]:
+def validator(profile: Profile, simlab, RE: LabRunEngine) -> Callable[[dict], None]:
     """A ``md_validator`` for *RE* that checks the metadata a person gave (with the call or in ``RE.md``)
     against the running simulated lab, after the engine's previous validator; a plan's own metadata (a
     campaign that assembles each cell it tags) is the plan's word. On the real lab: the previous one alone."""
@@ -136,7 +140,7 @@ def validator(profile: Profile, simlab, RE) -> Callable[[dict], None]:
     def validate(md: dict) -> None:
         then(md)
         # what the RunEngine was called with wins over the plan's own, which wins over RE.md (bluesky's order)
-        personal = KEY in getattr(RE, "_metadata_per_call", {}) or md.get(KEY) == RE.md.get(KEY)
+        personal = KEY in RE.call_metadata or md.get(KEY) == RE.md.get(KEY)
         if simlab is not None and md.get(KEY) is not None and personal:
             check(md, world_cells(profile, simlab.world))
 

@@ -2,13 +2,14 @@
 live view of one of them.
 
 ``experiments(lab)`` prints as that table (IPython's ``experiments()``); ``watch(experiment)`` shows one
-experiment's progress bar and live table until it ends or Ctrl-C (which stops the watching, not the
-experiment).
+experiment's progress bar, live table and live plots until it ends or Ctrl-C (which stops the watching, not
+the experiment).
 """
 
 from __future__ import annotations
 
 import io
+import sys
 import time
 
 from rich.console import Console
@@ -56,17 +57,38 @@ class ExperimentList(list):
         printer.text(str(self))
 
 
-def watch(experiment, *, clock=None, file=None, poll: float = 0.2) -> None:
-    """Show *experiment*'s progress and live table until it ends (Ctrl-C stops watching only)."""
+def watch(experiment, *, clock=None, file=None, poll: float = 0.2, plots: bool = True):
+    """Show *experiment*'s progress, live table and live plots until it ends (Ctrl-C stops watching only).
+
+    The plots are those the session's RunEngine would draw for the same plan (:class:`LabPlots`), made from
+    this experiment's documents alone, in figures of its own that stay open afterwards; returns them
+    (``figures``), or None without plots (``plots=False``, or a matplotlib backend that cannot draw them:
+    then a line says why).
+    """
     from labctl.app.live import LiveDisplay
 
     display = LiveDisplay(file, clock=clock)
-    stop = experiment.watch(display)
+    drawn = _plots(experiment.name, file) if plots else None
+    stops = [experiment.watch(display)]
+    if drawn is not None:
+        stops.append(experiment.watch(drawn))
     try:
         while not experiment.finished:
             time.sleep(poll)
     except KeyboardInterrupt:
         pass
     finally:
-        stop()
+        for stop in stops:
+            stop()
         display.close()
+    return drawn
+
+
+def _plots(name: str, file):
+    from labctl.app.plots import LabPlots, usable
+
+    ok, why = usable()
+    if not ok:
+        print(why, file=file or sys.stderr)
+        return None
+    return LabPlots(name)

@@ -32,7 +32,8 @@ def namespace(session) -> dict:
         return ExperimentList(session.experiments, clock)
 
     def watch(experiment) -> None:
-        """Follow one experiment (or its name) until it ends; Ctrl-C stops the watching only."""
+        """Follow one experiment (or its name) until it ends, with its progress bar, live table and live plots
+        (figures of its own, titled with its name); Ctrl-C stops the watching only."""
         follow(session.experiment(experiment) if isinstance(experiment, str) else experiment, clock=clock)
 
     ns = {"session": session, "lab": session, "RE": session.RE, "devices": session.devices,

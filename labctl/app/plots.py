@@ -129,10 +129,12 @@ class CyclePlot(LivePlot):
 @make_class_safe(logger=log)   # a plot that fails must not stop the acquisition
 class LabPlots(QtAwareCallback):
     """Makes the plots a run's streams call for and hands them its documents. Figures are kept across runs
-    (``figures``: title -> figure), a line per run."""
+    (``figures``: title -> figure), a line per run. With *name* (an experiment's) its figures are its own,
+    titled "<title>: <name>", apart from those of the session's RunEngine and of other experiments."""
 
-    def __init__(self):
+    def __init__(self, name: str | None = None):
         super().__init__()
+        self.name = name
         self.figures: dict = {}
         self._start: dict | None = None
         self._plots: dict[str, list[LivePlot]] = {}   # descriptor uid -> its plots
@@ -142,9 +144,10 @@ class LabPlots(QtAwareCallback):
 
         fig = self.figures.get(title)
         if fig is None or not plt.fignum_exists(fig.number):   # first use, or the user closed it
-            fig = plt.figure(num=title, clear=True)
+            label = title if self.name is None else f"{title}: {self.name}"
+            fig = plt.figure(num=label, clear=True)
             ax = fig.add_subplot()
-            ax.set_title(title)
+            ax.set_title(label)
             ax.set_ylabel(ylabel)
             self.figures[title] = fig
         return fig.axes[0]

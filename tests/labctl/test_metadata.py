@@ -83,3 +83,23 @@ options = { channel = 1 }
 """, "real.toml")
     assert profile_cells(real) == {}
     check({"electrolyte": "anything the operator says", "detectors": ["vmp3_1"]}, profile_cells(real))
+
+
+def test_what_a_person_says_is_checked_and_what_a_plan_says_of_its_own_cell_is_the_plans_word(coin_lab):
+    import bluesky.preprocessors as bpp
+
+    def tagged():  # a plan that tags its run itself (as a campaign tags each cell it assembles)
+        return bpp.run_wrapper(iter(()), md={"electrolyte": "dme", "detectors": ["vmp3_1"]})
+
+    (uid,) = coin_lab.RE(tagged())
+    assert coin_lab.storage.run(uid).start["electrolyte"] == "dme"
+    with pytest.raises(MetadataContradiction, match="vmp3_1 holds cell 'coin'"):
+        coin_lab.RE(tagged(), electrolyte="dme")       # said with the call: the person's word, checked
+    (uid,) = coin_lab.RE(tagged())                      # the next call says nothing: the plan's word again
+    assert coin_lab.storage.run(uid).start["electrolyte"] == "dme"
+    coin_lab.RE.md["electrolyte"] = "dme"               # said in RE.md and not overridden by the plan
+    try:
+        with pytest.raises(MetadataContradiction, match="vmp3_1 holds cell 'coin'"):
+            coin_lab.RE(bpp.run_wrapper(iter(()), md={"detectors": ["vmp3_1"]}))
+    finally:
+        del coin_lab.RE.md["electrolyte"]

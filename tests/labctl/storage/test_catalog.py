@@ -259,3 +259,42 @@ def test_a_marker_that_cannot_be_removed_does_not_stop_the_catalog(tmp_path, emi
         assert {run.start_doc["uid"], second} <= uids
     finally:
         store.close()
+
+
+class FlakyCatalog(TiledCatalog):
+    """A catalog whose server drops one write: the ``fail_at``-th document written fails, once."""
+
+    fail_at = 3
+    written = 0
+
+    def writer(self):
+        inner = super().writer()
+
+        def flaky(name, doc):
+            cls = type(self)
+            cls.written += 1
+            if cls.written == cls.fail_at:
+                raise ConnectionError("the catalog server closed the connection")
+            inner(name, doc)
+
+        return flaky
+
+
+def test_a_run_whose_catalog_write_fails_is_written_again_whole_from_its_file(tmp_path, RE, cell, cell_plan,
+                                                                               emit_paged_run, caplog):
+    FlakyCatalog.written = 0
+    store = Storage(tmp_path / "data", catalog_factory=FlakyCatalog)
+    try:
+        _ = store.catalog
+        paged = emit_paged_run(store, rows=6000, page=500)   # its first page fails; the rest wait in the queue
+        store.subscribe(RE)
+        (rows,) = RE(cell_plan(cell, n=5)).run_start_uids
+        assert store.sync(timeout=60)
+        assert store.catalog.read_table(paged, "technique")["seq_num"].tolist() == list(range(1, 6001))  # once each
+        assert store.catalog.read_table(rows, "primary")["seq_num"].tolist() == [1, 2, 3, 4, 5]
+        for uid in (paged, rows):
+            assert store.catalog.metadata(uid)["stop"]["exit_status"] == "success"
+        assert not any((tmp_path / "data" / "runs" / ".open").iterdir())   # both known whole in the catalog
+        assert any("writing it again from its file" in r.getMessage() for r in caplog.records)
+    finally:
+        store.close()

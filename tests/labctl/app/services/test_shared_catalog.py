@@ -49,12 +49,6 @@ def test_two_instrument_pcs_write_concurrently_and_the_server_shows_every_run(tm
         for pc, plan in plans.items():
             procs[pc] = Process(labctl("run", *plan, "-q", "--profile", profile, "--data-dir", str(tmp_path / pc),
                                        "--md", f"operator={pc}"), tmp_path / f"{pc}.log")
-            if pc == "pc_a":
-                # Tiled creates a new table's index with CREATE INDEX IF NOT EXISTS, which PostgreSQL does not
-                # make safe against a second writer doing the same at that instant (IntegrityError, the run
-                # then lacks its stop in the catalog): let the first PC create its tables before the second
-                # starts. Both then write at the same time.
-                _wait_for_events(tmp_path / pc, procs[pc])
         for proc in procs.values():
             assert proc.proc.wait(300) == 0, proc.output()
     finally:
@@ -170,11 +164,79 @@ def test_the_catalog_is_checked_from_code_that_runs_an_event_loop(tmp_path, post
     asyncio.run(in_a_notebook())
 
 
-def _wait_for_events(data_dir, proc, timeout_s: float = 120.0) -> None:
+class _OtherWriter:
+    """Another PC midway through creating Tiled's first event table on a fresh database: its transaction has
+    created the event tables' index name (``dataset_and_partition_index``) and not committed yet. A session
+    creating its first event table then waits on it, and fails with a unique violation (SQLSTATE 23505) at
+    ``commit()``, exactly as when two PCs create their first tables at the same instant."""
+
+    def __init__(self, url: str):
+        import asyncio
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._conn = self._do(self._open(url))
+
+    def _do(self, coroutine):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(60)
+
+    async def _open(self, url):
+        import asyncpg
+
+        conn = await asyncpg.connect(url)
+        await conn.execute("BEGIN")
+        await conn.execute("CREATE TABLE other_pc (x integer)")
+        await conn.execute("CREATE INDEX dataset_and_partition_index ON other_pc (x)")
+        return conn
+
+    def waited_on(self) -> bool:
+        """Whether another connection waits for this transaction."""
+        return self._do(self._conn.fetchval(
+            "SELECT pg_stat_clear_snapshot(), count(*) > 0 FROM pg_stat_activity "  # fresh, not the transaction's
+            "WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()", column=1))
+
+    def commit(self) -> None:
+        self._do(self._conn.execute("COMMIT"))
+
+    def close(self) -> None:
+        self._do(self._conn.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_run_that_loses_the_table_creation_race_still_reaches_the_catalog_whole(tmp_path, postgres, caplog,
+                                                                                   attempt):
+    import logging
     import time
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and proc.proc.poll() is None:
-        if any('"event' in f.read_text(errors="replace") for f in data_dir.rglob("*.jsonl")):
-            time.sleep(2.0)   # the catalog indexes a moment after the file has the document
-            return
-        time.sleep(0.2)
+
+    import bluesky.plans as bp
+    from ophyd.sim import det
+
+    url = postgres.create_database(f"race_{next(_names)}")
+    caplog.set_level(logging.WARNING, logger="labctl.storage.feeder")
+    with Storage(tmp_path / "pc", catalog=url) as store:
+        _ = store.catalog  # open, the catalog's own tables created
+        other = _OtherWriter(url)
+        try:
+            engine = run_engine()
+            store.subscribe(engine)
+            (uid,) = engine(bp.count([det], 3, md={"operator": "pc"}))
+            deadline = time.monotonic() + 120
+            while not other.waited_on():  # the session creates its first event table...
+                assert time.monotonic() < deadline, "the session never created its event table"
+                time.sleep(0.05)
+            other.commit()  # ... and loses the race
+        finally:
+            other.close()
+        assert store.sync(timeout=120)
+        entry = store.catalog.metadata(uid)
+        assert entry["start"]["operator"] == "pc" and entry["stop"]["exit_status"] == "success"
+        assert store.catalog.read_table(uid, "primary")["seq_num"].tolist() == [1, 2, 3]
+        assert store.catalog.uids() == [uid]
+        assert not (tmp_path / "pc" / "runs" / ".open" / uid).exists()  # known to be whole in the catalog
+        assert any("duplicate key" in r.getMessage() for r in caplog.records)  # though the race was lost
