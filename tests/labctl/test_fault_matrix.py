@@ -114,12 +114,6 @@ def _heal(lab, name: str, fault: str) -> None:
 RIDDEN_THROUGH = {("dems_valve", "reset")}
 #: cells where labctl does not yet notice the fault, so the run ends "success": marked, not hidden
 UNDETECTED = {
-    ("d2o_pump", "reset"): "the PHD ULTRA comes back idle after a power cycle and the driver reads 'not running' "
-                           "without asking why",
-    ("ms", "reset"): "the RGA comes back with its filament off; the monitor records zero currents",
-    ("mfc", "reset"): "the propar controller comes back with a zero setpoint; the flow read is recorded",
-    ("mfc", "stuck"): "a blocked MFC delivers no flow at its setpoint; nothing compares flow and setpoint",
-    ("vmp3_1", "stuck"): "a cell whose leads come off ends the BioLogic technique as if it had finished",
 }
 RESULTS: list[dict] = []
 
