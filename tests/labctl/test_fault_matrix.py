@@ -156,7 +156,6 @@ def test_a_fault_ends_the_run_typed_named_stored_and_safe(name, fault, tmp_path)
         assert stop["exit_status"] == "fail" and name in stop["reason"]
         stored = lab.storage.run(stop["run_start"])
         assert len(list(stored.documents())) == len(docs)
-        lab.simlab.clock.advance(5)  # a move under way arrives (the valve's move timeout)
         world = lab.simlab.world
         unsafe = getattr(exc, "unsafe", None) or []
         if name == "dems_valve" and fault == "stuck":  # nothing can seal a stuck valve: said by name and state
