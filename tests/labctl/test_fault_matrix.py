@@ -113,8 +113,7 @@ def _heal(lab, name: str, fault: str) -> None:
 #: is through a power cycle
 RIDDEN_THROUGH = {("dems_valve", "reset")}
 #: cells where labctl does not yet notice the fault, so the run ends "success": marked, not hidden
-UNDETECTED = {
-}
+UNDETECTED: dict[tuple[str, str], str] = {}
 RESULTS: list[dict] = []
 
 
