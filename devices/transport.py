@@ -7,12 +7,19 @@ plan and a monitor, say) cannot interleave their commands on the wire.
 Drivers that share a line (daisy-chained pumps at different addresses on one RS-232 port) share one open serial
 object: Windows opens a COM port exclusively, so a second open of ``COM3`` would fail. Each :class:`Port` is a
 handle onto that shared :class:`Line`, which opens with its first handle and closes with its last.
+
+A line that failed (a serial server that dropped its TCP connection, a USB adapter unplugged and plugged back)
+is not used again as it is: a dead socket or file handle stays dead. The next exchange on it closes the serial
+object and opens a new one with the same URL and settings, so a transient fault costs the exchange it hit and
+no more; if the port cannot be opened yet, that exchange raises :class:`ConnectionLost` and the next one tries
+again.
 """
 
 from __future__ import annotations
 
 import collections
 import gc
+import logging
 import re
 import select
 import threading
@@ -23,6 +30,8 @@ import serial
 
 from labctl.devices.errors import ConnectionLost, InstrumentTimeout
 from labctl.devices.visa import VisaPipe, is_visa_resource
+
+log = logging.getLogger(__name__)
 
 _locks: weakref.WeakValueDictionary[str, threading.RLock] = weakref.WeakValueDictionary()
 _lines: dict[str, Line] = {}
@@ -69,6 +78,23 @@ class Line:
         # a reply may still be on its way from an exchange that failed; at opening, whatever the line held
         # before (a boot banner, a previous client's leftovers) counts as stale too
         self.stale = True
+        #: the serial object failed (ConnectionLost): the next exchange opens a new one before it writes
+        self.broken = False
+        self.reopened = 0
+
+    def reopen(self, name: str, timeout: float) -> None:
+        """Close the failed serial object and open the same URL with the same settings; ConnectionLost if the
+        port cannot be opened (the line stays broken, and the next exchange tries again)."""
+        with self.lock:
+            try:
+                self.serial.close()
+            except Exception as exc:   # a handle that died may fail to close too; it is dropped all the same
+                log.debug("%s: closing the failed %s: %s", name, self.url, exc)
+            self.serial = _open(self.url, name, timeout, self.settings)
+            self.buf.clear()
+            self.stale, self.broken = True, False
+            self.reopened += 1
+            log.warning("%s: %s opened again after the line was lost", name, self.url)
 
     @classmethod
     def acquire(cls, url: str, name: str, timeout: float, settings: dict) -> Line:
@@ -164,9 +190,21 @@ class Port:
     def __exit__(self, *exc):
         self.close()
 
+    def _usable(self) -> Line:
+        """The line, opened again first if it failed (called where an exchange begins)."""
+        line = self.line
+        if line.broken:
+            line.reopen(self.name, self.timeout)
+        return line
+
+    def _lost(self, message: str) -> ConnectionLost:
+        """The error for a line that failed, marked for opening again at the next exchange."""
+        self.line.broken = True
+        return ConnectionLost(self.name, message)
+
     def write(self, data: bytes) -> None:
-        """Send *data*; ConnectionLost if the port went away."""
-        ser = self._serial
+        """Send *data*; ConnectionLost if the port went away (the next exchange opens it again)."""
+        ser = self._usable().serial
         try:
             sock = getattr(ser, "_socket", None)
             if sock is not None:  # a TCP serial server: one send, not pyserial's select-then-send loop
@@ -180,7 +218,7 @@ class Port:
             ser.write(data)
             ser.flush()
         except (serial.SerialException, OSError) as exc:
-            raise ConnectionLost(self.name, f"write failed on {self.url}: {exc}") from exc
+            raise self._lost(f"write failed on {self.url}: {exc}") from exc
 
     def read_until(self, terminator: bytes, *, max_size: int = 65536) -> bytes:
         """Bytes up to and including *terminator*; raise :class:`InstrumentTimeout` if it never comes."""
@@ -212,8 +250,9 @@ class Port:
 
     def discard_stale(self) -> bytes:
         """Before a command: drop what a timed-out or unparsed exchange left behind, so the next reply is
-        read from its first byte. Costs nothing when the last exchange ended cleanly."""
-        line = self.line
+        read from its first byte. Costs nothing when the last exchange ended cleanly; a line that failed is
+        opened again here."""
+        line = self._usable()
         if not (line.stale or line.buf):
             return b""
         line.stale = False
@@ -256,7 +295,7 @@ class Port:
                     return False
                 data = sock.recv(4096)
                 if not data:
-                    raise ConnectionLost(self.name, f"{self.url} closed the connection")
+                    raise self._lost(f"{self.url} closed the connection")
             else:
                 waiting = ser.in_waiting
                 if deadline is None and not waiting:
@@ -266,7 +305,9 @@ class Port:
                 data = ser.read(waiting or 1)
                 if not data and deadline is not None and time.monotonic() < deadline and waiting:
                     return False
+        except ConnectionLost:   # (an OSError too) the server closed the connection: said once, as it is
+            raise
         except (serial.SerialException, OSError) as exc:
-            raise ConnectionLost(self.name, f"read failed on {self.url}: {exc}") from exc
+            raise self._lost(f"read failed on {self.url}: {exc}") from exc
         line.buf.extend(data)
         return bool(data)

@@ -10,7 +10,8 @@ message:
   units, devices by name), ``detectors`` (the devices given) and what ``metadata(values)`` adds, then the
   caller's ``md``;
 - whatever happens, stops every potentiostat and syringe pump it was given (a cell left on or a pump left
-  running changes the sample), then runs ``cleanup(values)``.
+  running changes the sample), and, when the run fails or is aborted, every flow controller (zero flow: the
+  controllers keep their setpoint when nobody talks to them), then runs ``cleanup(values)``.
 
 :func:`plan_call` tells, for any generator such a plan returned, which plan it is, its arguments and the
 devices it was given, so an orchestrator can reserve those instruments before running it.
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 #: device kinds a plan stops on any exit: left alone, they go on acting on the sample
 STOPPED_ON_EXIT = ("potentiostat", "syringe_pump")
+#: device kinds a plan stops when its run fails or is aborted: a flow a plan that ended well set is kept for
+#: what comes next (a carrier gas the next measurement needs)
+STOPPED_ON_FAULT = ("flow_controller",)
 
 
 @dataclass(frozen=True)
@@ -92,12 +96,13 @@ class Declaration:
         md.update(v.values.get("md") or {})
         return md
 
-    def final(self, v: PlanValues) -> Generator:
+    def final(self, v: PlanValues, failed: bool) -> Generator:
         """Every step of the safe exit is tried, whatever the ones before it did; returns their errors."""
         errors: list = []
+        stopped = STOPPED_ON_EXIT + (STOPPED_ON_FAULT if failed else ())
         for pname, decl in declarations(self.func).items():
             device = v.values.get(pname)
-            if isinstance(decl.converter, Instrument) and decl.converter.kind in STOPPED_ON_EXIT and device:
+            if isinstance(decl.converter, Instrument) and decl.converter.kind in stopped and device:
                 yield from attempt(bps.stop(device), f"stopping {device.name}", errors)
         if self.cleanup is not None:
             yield from attempt(self.cleanup(v) or (), f"{self.name}'s cleanup", errors)
@@ -113,8 +118,19 @@ class Declaration:
         def keep_result():
             result["value"] = yield from instrument_errors(body)
 
-        run = bpp.run_wrapper(keep_result(), md=self.start_metadata(v))
-        yield from finalize_keeping_fault(run, lambda: self.final(v))
+        ended = {"failed": False}
+
+        def noting_failure(run):
+            try:
+                return (yield from run)
+            except GeneratorExit:
+                raise
+            except BaseException:   # a fault, or an abort or stop thrown in by the RunEngine
+                ended["failed"] = True
+                raise
+
+        run = noting_failure(bpp.run_wrapper(keep_result(), md=self.start_metadata(v)))
+        yield from finalize_keeping_fault(run, lambda: self.final(v, ended["failed"]))
         return result.get("value")
 
 

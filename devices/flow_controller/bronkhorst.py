@@ -37,6 +37,11 @@ class BronkhorstOptions(SerialOptions):
     capacity_mL_min: float | None = Field(None, gt=0)
     standard: GasStandard | None = Field(None, description="the certified gas standard this MFC meters, if any")
     baudrate: Literal[9600, 19200, 38400, 57600, 115200] = 38400
+    settle_s: float = Field(30.0, gt=0, description="lab time the flow may stay off its setpoint (a new setpoint "
+                                                     "settles within seconds) before labctl calls it a fault")
+    deviation_rel: float = Field(0.1, gt=0, description="flow off its setpoint by more than this fraction of it "
+                                                        "(or deviation_mL_min, whichever is larger) is a deviation")
+    deviation_mL_min: float = Field(0.02, gt=0, description="smallest deviation that counts, mL/min")
 
 
 FLOW_RANGE = limit_range("mL/min", 0.0, None)

@@ -48,6 +48,11 @@ class PumpReset(PumpAlarm):
     code = "R"
 
 
+class PumpStoppedUnasked(PumpAlarm):
+    """The pump stopped by itself while labctl had it running, short of any target and with no stall: a
+    power interruption (the Harvard pumps raise no alarm for it) or somebody at its keypad."""
+
+
 class PumpStalled(PumpAlarm):
     """The motor stalled: syringe empty or full, line blocked (``A?S``, Harvard ``*`` prompt)."""
 

@@ -5,6 +5,11 @@ prompt that carries its state: ``:`` idle, ``>`` infusing, ``<`` withdrawing, ``
 reached, preceded by the address when it is not 0. The prompt has no terminator, so the reader takes the
 reply line by line and recognises the prompt by its first bytes. A stall prompt is an alarm: it is raised as
 :class:`PumpStalled` until ``stp`` acknowledges it.
+
+A PHD ULTRA raises no alarm when its power is interrupted: it comes back idle (``:``) with its rates cleared.
+So the driver remembers that it started the pump, and an idle prompt while it should run (no target reached,
+no stall, no ``stp`` sent) is raised as :class:`PumpReset` when the programmed rate reads back lost, else as
+:class:`PumpStoppedUnasked`, with the volume delivered against the target in the message.
 """
 
 from __future__ import annotations
@@ -15,7 +20,15 @@ from typing import Literal, get_args
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import LimitError, ProtocolError
-from labctl.devices.syringe_pump.errors import ArgumentError, NotApplicable, OutOfRange, PumpStalled, UnknownCommand
+from labctl.devices.syringe_pump.errors import (
+    ArgumentError,
+    NotApplicable,
+    OutOfRange,
+    PumpReset,
+    PumpStalled,
+    PumpStoppedUnasked,
+    UnknownCommand,
+)
 from labctl.devices.syringe_pump.settings import SyringeOptions, pump_driver, syringe_rates
 from labctl.devices.transport import Port
 
@@ -67,6 +80,9 @@ class HarvardPump:
         self.clock = clock
         self._prefix = f"{address:02d}" if address else ""
         self._direction = "infuse"
+        self._running_as: str | None = None       # the direction labctl started the pump in, until it stops
+        self._programmed: dict[str, float] = {}   # direction -> rate (µL/h) labctl last set
+        self._target_uL = 0.0                     # the target volume labctl last set (0: none)
         self.port = Port(url, name=name, timeout=timeout, baudrate=baudrate, bytesize=8, parity="N",
                          stopbits=2)
         try:
@@ -168,6 +184,7 @@ class HarvardPump:
 
     def set_rate(self, uL_h: float) -> None:
         self.command(f"{'irate' if self._direction == 'infuse' else 'wrate'} {rate_argument(uL_h)}")
+        self._programmed[self._direction] = uL_h
 
     def direction(self) -> str:
         """The direction the next run goes (the pump runs ``irun`` or ``wrun``; it keeps no direction)."""
@@ -192,6 +209,7 @@ class HarvardPump:
         return float(m[1]) * VOLUME_UL[m[2].lower()]
 
     def set_target_volume(self, uL: float) -> None:
+        self._target_uL = uL
         if uL == 0:
             self.command("ctvolume")
         else:
@@ -200,16 +218,43 @@ class HarvardPump:
     # -- motion and status --------------------------------------------------------------------------
     def run(self) -> None:
         self.command("irun" if self._direction == "infuse" else "wrun")
+        self._running_as = self._direction
 
     def stop(self) -> None:
+        self._running_as = None
         self.command("stp")
 
     def status(self) -> str:
-        """idle, infusing, withdrawing or target reached (a stall raises :class:`PumpStalled`)."""
-        state = self.command("")[1]
+        """idle, infusing, withdrawing or target reached (a stall raises :class:`PumpStalled`; an idle pump
+        that labctl started and did not stop raises :class:`PumpReset` or :class:`PumpStoppedUnasked`)."""
+        try:
+            state = self.command("")[1]
+        except PumpStalled:
+            self._running_as = None
+            raise
         if state in ("infusing", "withdrawing"):
             self._direction = "infuse" if state == "infusing" else "withdraw"
+        elif state == "target reached":
+            self._running_as = None
+        elif state == "idle" and self._running_as is not None:
+            direction, self._running_as = self._running_as, None
+            self._stopped_unasked(direction)
         return state
+
+    def _stopped_unasked(self, direction: str) -> None:
+        """Raise why an idle pump is not pumping though labctl started it: its replies tell a power cycle."""
+        verb = "infusing" if direction == "infuse" else "withdrawing"
+        rate = self._quantity("irate" if direction == "infuse" else "wrate", per_time=True)
+        delivered = self.dispensed()[0 if direction == "infuse" else 1]
+        of = f" of its {self._target_uL:g} uL target" if self._target_uL else ""
+        programmed = self._programmed.get(direction)
+        if programmed and not math.isclose(rate, programmed, rel_tol=1e-3):
+            raise PumpReset(self.name, f"stopped {verb} after {delivered:g} uL{of} and came back with its rate at "
+                                       f"{rate:g} uL/h, not the {programmed:g} uL/h set: the power was interrupted "
+                                       "and the settings are lost", f"{self._prefix}: {rate:g} ul/h")
+        raise PumpStoppedUnasked(self.name, f"stopped {verb} after {delivered:g} uL{of} though nobody stopped it "
+                                            "(no target reached, no stall): check the pump, its keypad and power",
+                                 f"{self._prefix}:")
 
     def running(self) -> bool:
         return self.status() in ("infusing", "withdrawing")

@@ -17,7 +17,9 @@ def build(spec, ctx) -> MassFlowController:
     propar = Propar(transport_url(spec, ctx), node=opts.node, name=spec.name, timeout=opts.wire_timeout(),
                     baudrate=opts.baudrate)
     try:
-        return MassFlowController(propar, limits=limits, safe_setpoint=safe, standard=opts.standard, name=spec.name)
+        return MassFlowController(propar, limits=limits, safe_setpoint=safe, standard=opts.standard, name=spec.name,
+                                  clock=ctx.clock, settle_s=opts.settle_s, deviation_rel=opts.deviation_rel,
+                                  deviation_mL_min=opts.deviation_mL_min)
     except BaseException:
         propar.close()
         raise

@@ -11,6 +11,10 @@ For tests: ``calls`` logs every call, ``loaded(n)`` returns the last technique's
 ``fail(name, code)`` makes the next call(s) of a function return an error, and ``foreign_firmware(n)``
 leaves a channel with firmware another program (EC-Lab) loaded, so techniques are refused with -401.
 
+A cell whose leads come off (the world's ``unplugged`` channel fault) ends the running technique with the
+``Saturation`` and ``Eoverflow`` flags of ``TCurrentValues`` set, as the instrument reports a control amplifier
+that cannot drive an open cell; the library call itself succeeds.
+
 Ranges are held to as the instrument holds them: an unknown I_Range/E_Range, BOOSTER on a channel without
 a booster (``boosters=`` lists those with one), AUTO for a current-controlled technique, or a commanded
 current or potential beyond the selected range's full scale make BL_LoadTechnique return -8. Impedance rows
@@ -431,6 +435,11 @@ class FakeEClib:
         values.IRange = _range_in_effect(self._channels[n].i_range, abs(i))
         values.Ece = 0.0
         values.EweRangeMin, values.EweRangeMax = -10.0, 10.0
+        # leads off: the control amplifier cannot drive the cell, saturates, and Ewe reads over range; the
+        # channel's safety limit then stops the technique, and the flags stay until the next start
+        open_cell = chan.started and wch.ended_by == "unplugged"
+        values.Saturation = values.Eoverflow = int(open_cell)
+        values.Ioverflow = values.OptErr = values.OptPos = 0
 
     def BL_GetCurrentValues(self, dev_id, ch, p_values):
         with self._lock:

@@ -3,10 +3,10 @@
 from pydantic import Field
 
 from labctl.devices.options import DriverDeclaration, Settings, limit_range
-from labctl.devices.potentiostat.biologic.backend import BioLogicBackend, BioLogicError
+from labctl.devices.potentiostat.biologic.backend import BioLogicBackend, BioLogicError, ChannelFault
 from labctl.devices.potentiostat.settings import PotentiostatOptions, PotentiostatSafeState, describe_potentiostat
 
-__all__ = ["DRIVER", "BioLogicBackend", "BioLogicError"]
+__all__ = ["DRIVER", "BioLogicBackend", "BioLogicError", "ChannelFault"]
 
 
 CURRENT_RANGE = limit_range("A", -0.4, 0.4)

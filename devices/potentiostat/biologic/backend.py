@@ -4,6 +4,12 @@ The library object is injected: ``load_eclib()`` on Windows, a faithful fake els
 structures and the return codes are the same either way. A VMP3 holds up to 16 channels behind one network
 connection, so channels on one address share a reference-counted :class:`_Connection` and every call on it
 is serialised by its lock (the library is not re-entrant per connection).
+
+A cell whose leads come off is no library error: the channel's safety limit ends the technique early and
+``TCurrentValues`` says why (``Saturation``: the control amplifier could not drive the cell; ``Eoverflow``/
+``Ioverflow``: a reading over range; ``OptErr``: an option board's error). A technique that ends before its
+time, charge or limit with one of those set is raised once by ``poll`` as :class:`ChannelFault`, the rows
+recorded up to then kept for the next ``poll``, so a plan still stores them while it switches the cell off.
 """
 
 from __future__ import annotations
@@ -38,6 +44,15 @@ class BioLogicError(InstrumentError):
         self.call = call
         meaning, advice = C.ERRORS.get(code, ("unknown error", "see the EC-Lab Development Package manual"))
         super().__init__(instrument, f"{call} returned {code} ({meaning}): {advice}", library_message)
+
+
+class ChannelFault(InstrumentError):
+    """The instrument ended the technique early on a fault it flags (an open cell, an overload)."""
+
+
+#: TCurrentValues flags that tell why the instrument ended a technique by itself
+_FAULT_FLAGS = {"Saturation": "the control amplifier saturated", "Eoverflow": "Ewe went over range",
+                "Ioverflow": "the current went over range", "OptErr": "an option board reported an error"}
 
 
 def _library_message(lib, code: int) -> str | None:
@@ -132,6 +147,7 @@ class BioLogicBackend:
         self._info = DataInfo()
         self._values = CurrentValues()
         self._word = c_float()
+        self._held: list[dict] = []   # rows decoded before a fault was raised, handed out by the next poll
         self._reset_run()
 
     # -- connection ---------------------------------------------------------------------------------
@@ -256,7 +272,7 @@ class BioLogicBackend:
     def poll(self) -> tuple[list[dict], bool]:
         if self._conn is None:
             raise InstrumentError(self.name, "poll: not connected")
-        rows: list[dict] = []
+        rows, self._held = self._held, []
         while True:
             self._call("BL_GetData", self._conn.id, self._ch, byref(self._buf), byref(self._info),
                        byref(self._values))
@@ -268,7 +284,26 @@ class BioLogicBackend:
         if self._running and not running:
             self._running = False
             self._ended_by = self._why_ended()
+            fault = self._fault() if self._ended_by == "stopped" and not self._stop_requested else None
+            if fault is not None:
+                self._held = rows
+                raise fault
         return rows, running
+
+    def _fault(self) -> ChannelFault | None:
+        """Why the instrument ended the technique early, from the flags of the last ``TCurrentValues``."""
+        values = self._values
+        flags = {name: int(getattr(values, name)) for name in _FAULT_FLAGS if getattr(values, name)}
+        if not flags:
+            return None
+        t = self._technique
+        at = self._last_row["time"] if self._last_row else 0.0
+        expected = _expected_duration(t)
+        of = f" of {expected:g} s" if expected else ""
+        why = ", ".join(_FAULT_FLAGS[name] for name in flags)
+        return ChannelFault(self.name, f"{t.name} ended at t = {at:g} s{of}: {why}, as when a cell lead comes off; "
+                                       "check the working, reference and counter leads, then start again",
+                            " ".join(f"{k}={v}" for k, v in flags.items()))
 
     def stop(self) -> None:
         if self._conn is None:
@@ -378,4 +413,4 @@ def _expected_duration(t) -> float | None:
     return None
 
 
-__all__ = ["BioLogicBackend", "BioLogicError", "DATA_BUFFER_WORDS"]
+__all__ = ["BioLogicBackend", "BioLogicError", "ChannelFault", "DATA_BUFFER_WORDS"]

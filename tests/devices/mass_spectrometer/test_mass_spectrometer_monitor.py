@@ -13,6 +13,7 @@ from labctl.devices.clock import LabClock, WallClock
 from labctl.devices.errors import InstrumentTimeout
 from labctl.devices.mass_spectrometer.device import MonitoringError
 from labctl.devices.mass_spectrometer.srs import ElectrometerError
+from labctl.devices.mass_spectrometer.srs_analyser import FilamentWentOff
 from labctl.factories.srs import build as build_srs_rga
 
 
@@ -130,3 +131,23 @@ def test_wall_clock_monitoring_survives_a_failing_cycle(ms_spec, lab):
     finally:
         device.safe()
         device.backend.close()
+
+
+def test_a_filament_that_goes_off_unasked_fails_the_monitoring_by_name(ms, lab, run_catching):
+    t0 = lab.clock.now()
+    timer = lab.clock.call_every(4.5, lambda now: lab.cores["ms"].power_cycle())  # off at 4.5 s, no error bit
+    docs, failure = run_catching(_monitored(ms, LabClock(lab.clock), 10))
+    timer.cancel()
+    error = failure.__cause__ or failure
+    assert isinstance(error, MonitoringError) and error.instrument == "ms"
+    assert isinstance(error.failures[0], FilamentWentOff)
+    assert "the filament went off while measuring (emission 0 mA, 1 mA set)" in str(error)
+    times = [round(d["data"]["ms_time"] - t0) for n, d in docs if n == "event"]
+    assert times == [1, 2, 3, 4]   # no row of zero currents recorded as if it were data
+    assert [d["exit_status"] for n, d in docs if n == "stop"] == ["fail"]
+
+
+def test_a_filament_switched_off_on_purpose_is_no_fault(ms, lab):
+    ms.filament.set("off").wait(timeout=5)
+    ms.trigger().wait(timeout=5)
+    assert ms.read()["ms_pressure_Ar"]["value"] < 1e-9   # no ions, no complaint: labctl switched it off

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from labctl.devices.errors import InstrumentError
-from labctl.devices.potentiostat.biologic import BioLogicBackend, BioLogicError
+from labctl.devices.potentiostat.biologic import BioLogicBackend, BioLogicError, ChannelFault
 from labctl.devices.potentiostat.biologic.structures import CurrentValues, DataBuffer, DataInfo
 from labctl.devices.potentiostat.techniques import CV, OCV, PEIS, Galvanostatic, Potentiostatic
 
@@ -159,9 +159,33 @@ def test_technique_ends_when_the_cell_is_unplugged(clock, world, backend):
     clock.advance(30)
     world.connect("vmp3:1", None)
     clock.advance(30)
-    rows, running = backend.poll()
+    with pytest.raises(ChannelFault, match=r"^vmp3_1: OCV ended at t = 30 s of 600 s: the control amplifier "
+                                           r"saturated, Ewe went over range") as ended:
+        backend.poll()
+    assert ended.value.reply == "Saturation=1 Eoverflow=1"
+    rows, running = backend.poll()   # what was recorded up to the fault, once
     assert not running and backend.ended_by == "stopped"
     assert rows[-1]["time"] == pytest.approx(30, abs=1)
+    assert backend.poll() == ([], False)
+
+
+def test_leads_coming_off_mid_step_end_a_galvanostatic_run_with_a_named_fault(clock, world, backend):
+    backend.connect()
+    backend.load(Galvanostatic("-0.1 mA", duration="30 min", record_dt="10 s"))
+    backend.start()
+    clock.advance(600)
+    world.inject_fault("vmp3:1", "unplugged")
+    clock.advance(60)
+    with pytest.raises(ChannelFault, match=r"^vmp3_1: \w+ ended at t = 600 s of 1800 s: .*cell lead comes off"):
+        backend.poll()
+    rows, running = backend.poll()
+    assert not running and rows[-1]["time"] == pytest.approx(600, abs=10)
+    world.clear_fault("vmp3:1")
+    backend.load(Galvanostatic("-0.1 mA", duration="1 min", record_dt="10 s"))
+    backend.start()   # a new start clears the flags: the technique runs to its end
+    clock.advance(61)
+    rows, running = backend.poll()
+    assert not running and backend.ended_by == "done"
 
 
 def test_cv_gives_the_points_its_range_and_step_imply(clock, backend):

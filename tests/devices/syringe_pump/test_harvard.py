@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from labctl.devices.errors import ConnectionLost, InstrumentTimeout, LimitError, ProtocolError
-from labctl.devices.syringe_pump.errors import ArgumentError, NotApplicable, OutOfRange, PumpStalled, UnknownCommand
+from labctl.devices.syringe_pump.errors import (
+    ArgumentError,
+    NotApplicable,
+    OutOfRange,
+    PumpReset,
+    PumpStalled,
+    UnknownCommand,
+)
 from labctl.devices.syringe_pump.harvard import HarvardPump
 from labctl.sim.serial.harvard import PhdUltra
 
@@ -80,6 +87,32 @@ def test_stall_is_an_alarm_until_stopped(lab, serve, make):
         pump.run()
         lab.clock.advance(5)
         pump.status()
+
+
+def test_a_pump_that_comes_back_idle_from_a_power_cut_is_a_reset_not_a_stop(lab, serve, make):
+    core, pump = make()
+    pump.set_rate(600)
+    pump.set_target_volume(300)
+    pump.run()
+    lab.clock.advance(300)
+    pump.stop()
+    assert pump.status() == "idle"          # a stop labctl asked for is no fault
+    pump.run()
+    lab.clock.advance(300)
+    assert pump.running()
+    core.power_cycle()                      # no alarm: the prompt only says idle
+    with pytest.raises(PumpReset, match=r"^d2o_pump: stopped infusing after 100 uL of its 300 uL target and came "
+                                        r"back with its rate at 0 uL/h, not the 600 uL/h set: the power was "
+                                        r"interrupted"):
+        pump.status()
+    assert pump.status() == "idle"          # said once; labctl stops it and sets it up again
+    assert pump.rate() == 0 and pump.target_volume() == 0
+    pump.set_rate(600)
+    pump.set_target_volume(300)
+    pump.run()
+    lab.clock.advance(3600)
+    assert pump.status() == "target reached" and not pump.running()   # a target reached is no fault either
+    assert pump.dispensed()[0] == pytest.approx(300)
 
 
 def test_silent_pump_times_out(lab, serve, make):

@@ -10,8 +10,9 @@ import pytest
 
 from labctl.devices.errors import ConnectionLost, InstrumentTimeout
 from labctl.devices.transport import Port, open_lines, port_lock
+from labctl.devices.valve import ViciActuator
 from labctl.sim.serial import install_url_handler, register, unregister
-from labctl.sim.serial.serve import PtyServer
+from labctl.sim.serial.serve import PtyServer, TcpServer
 from labctl.sim.serial.vici import ViciValve
 
 
@@ -93,3 +94,50 @@ def test_a_port_dropped_without_close_lets_go_of_its_line(lab):
             assert port._serial is not old and open_lines()["sim://dropped-valve"] == 1
     finally:
         unregister("dropped-valve")
+
+
+@pytest.mark.parametrize("front_end", ["tcp", "sim"])
+def test_a_line_dropped_once_is_opened_again_with_the_same_url_and_settings(lab, front_end):
+    core = ViciValve("dems_valve", lab.world)
+    if front_end == "tcp":
+        server = TcpServer(core).start()
+        url, stop = server.url, server.stop
+    else:
+        install_url_handler()
+        register("reopened_valve", core)
+        url, stop = "sim://reopened_valve", lambda: unregister("reopened_valve")
+    try:
+        valve = ViciActuator(url, clock=lab.clock, name="dems_valve", timeout=0.5)
+        first = valve.port.line.serial
+        core.inject("disconnected", times=1)          # the server drops the connection once
+        with pytest.raises(ConnectionLost, match=r"^dems_valve: (\S+ closed the connection|write failed)"):
+            valve.position()
+        assert valve.port.line.broken
+        assert valve.move("B") == "B"                  # the next exchange opened the port again and works
+        line = valve.port.line
+        assert line.serial is not first and not first.is_open and line.reopened == 1
+        assert line.serial.port == first.port and line.settings["baudrate"] == 9600
+        assert open_lines()[url] == 1
+        valve.close()
+    finally:
+        stop()
+
+
+def test_a_port_that_cannot_be_opened_again_yet_is_tried_at_the_next_exchange(lab):
+    core = ViciValve("dems_valve", lab.world)
+    install_url_handler()
+    register("flaky_valve", core)
+    valve = ViciActuator("sim://flaky_valve", clock=lab.clock, name="dems_valve", timeout=0.5)
+    try:
+        core.inject("disconnected")
+        with pytest.raises(ConnectionLost):
+            valve.position()
+        unregister("flaky_valve")                      # the adapter is gone for now
+        with pytest.raises(ConnectionLost, match="cannot open sim://flaky_valve"):
+            valve.position()
+        core.inject(None)
+        register("flaky_valve", core)                  # and back
+        assert valve.position() == "A"
+    finally:
+        valve.close()
+        unregister("flaky_valve")

@@ -27,7 +27,7 @@ def test_move_is_confirmed_by_reading_back_after_lab_time(lab, serve, make):
     assert valve.position() == "A" == world_valve.position
     t0 = lab.clock.now()
     assert valve.move("B") == "B"
-    assert world_valve.position == "B"
+    assert world_valve.position == "B" and not world_valve.moving   # returned once the rotor arrived
     assert lab.clock.now() - t0 >= world_valve.move_time_s  # it waited in lab time for the move
     assert valve.position() == "B"
     assert valve.move("a") == "A" and world_valve.position == "A"
