@@ -78,8 +78,9 @@ def test_labctl_ipython_in_a_terminal(terminal):
     terminal.type("e = lab.start(flow_schedule, d2o_pump, clock, [('100 uL/h', '3 h')])")
     terminal.wait_for("In [6]:")
     terminal.type("experiments()")
-    screen = terminal.wait_for("Out[6]:")
-    assert "flow_schedule-1" in screen and "running" in screen
+    terminal.wait_for("Out[6]:")
+    screen = terminal.wait_for("flow_schedule-1")   # the table is drawn after the prompt's Out line
+    assert "running" in screen
     terminal.type("%mov d2o_pump.rate 100")
     screen = terminal.wait_for("In [8]:")
     assert "InstrumentBusy: the prompt: d2o_pump is held by experiment 'flow_schedule-1'" in screen
