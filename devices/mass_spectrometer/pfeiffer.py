@@ -148,8 +148,9 @@ class QmgAnalyser:
 
     While the filament should be on, every reading first asks ``FIE``: a QMG that lost its power comes back
     with the filament off, in console mode and with its channels gone, and only the filament read back says
-    why (:class:`~.analyser.FilamentWentOff`, as for the SRS RGA). Switching the filament off takes computer
-    control again first, so the safe state can be reached after a restart.
+    why (:class:`~.analyser.FilamentWentOff`, as for the SRS RGA). Switching the filament on or off first
+    checks the controller is still under computer control (``CMO``) and, if it restarted, takes control again
+    and sets the channels up anew, so the safe state and the next run can be reached after a restart.
     """
 
     def __init__(self, qmg: Qmg, clock: Clock, gases: Mapping[str, int], *, emission_mA: float = 1.0,
@@ -202,7 +203,15 @@ class QmgAnalyser:
         self._filament.seen(on)
         return on
 
+    def _resume(self) -> None:
+        """Computer control and the channels back, if the controller restarted (console mode, channels lost)."""
+        if self.qmg.comm("CMO") != "1":
+            self._computer_control()
+            with self._lock:
+                self.qmg.configure_channels(self._model.masses, self._dwell)
+
     def filament_on(self) -> None:
+        self._resume()
         self.qmg.set("EMI", f"{self._emission:.2f}")
         if self.qmg.set("FIE", 1) != "1":
             raise QmgError(self.name, "the filament did not come on (FIE ,1)")
@@ -210,7 +219,7 @@ class QmgAnalyser:
 
     def filament_off(self) -> None:
         self._filament.switched(False)
-        self._computer_control()    # a controller that restarted is in console mode and refuses FIE ,0
+        self._resume()    # a controller that restarted is in console mode and refuses FIE ,0
         self.qmg.set("FIE", 0)
 
     def close(self) -> None:
