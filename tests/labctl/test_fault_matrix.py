@@ -7,6 +7,7 @@ in its safe state as the simulated world (not the faulty line) shows it, or, whe
 (a valve stuck open), the error says so by name and last known state. A line fault lasts until the run has
 failed (a connector reseated, an instrument back up), so labctl's retries bring the instrument to its safe
 state; the line that stays dead and the fault that passes within a few exchanges have tests of their own.
+Rows are the default lab's instruments, plus ``ms_qmg``: its MS on a Pfeiffer QMG instead of the SRS RGA.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def _cycle(pstat):
                                             record_dt="10 s", poll="1 min")
 
 
-#: instrument -> (its plan, where its line faults are injected, its world stuck fault, is it safe in the world)
+#: row -> (its plan, where its line faults are injected, its world stuck fault, is it safe in the world)
 INSTRUMENTS = {
     "pump": (lambda lab: flow_schedule(lab.pump, lab.clock, [("240 uL/h", "30 min")], read_every="1 min"),
              "core", ("pump", "stall"), lambda w: not w.pump("pump").running),
@@ -81,10 +82,10 @@ INSTRUMENTS = {
                  "core", ("d2o_pump", "stall"), lambda w: not w.pump("d2o_pump").running),
     "dems_valve": (lambda lab: valve_sweeps(lab.dems_valve, lab.clock), "core", ("dems_valve", "stuck"),
                    lambda w: w.valve("dems_valve").position == "A" and not w.valve("dems_valve").moving),
-    "ms": (lambda lab: ms_monitor(lab.ms, lab.clock, duration="30 min", period="10 s"), "core",
-           ("ms", "filament_burned"), lambda w: w.mass_spec("ms").emission_mA == 0),
     "ms_selector": (lambda lab: stream_sweeps(lab.ms_selector, lab.clock), "core", ("ms_selector", "stuck"),
                     lambda w: w.selector("ms_selector").position == 3 and not w.selector("ms_selector").moving),
+    "ms": (lambda lab: ms_monitor(lab.ms, lab.clock, duration="30 min", period="10 s"), "core",
+           ("ms", "filament_burned"), lambda w: w.mass_spec("ms").emission_mA == 0),
     "ms_qmg": (lambda lab: ms_monitor(lab.ms, lab.clock, duration="30 min", period="10 s"), "core",
                ("ms", "filament_burned"), lambda w: w.mass_spec("ms").emission_mA == 0),
     "mfc": (lambda lab: carrier_flow(lab.mfc, lab.clock), "core", ("mfc", "blocked"),
