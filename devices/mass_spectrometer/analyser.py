@@ -69,7 +69,7 @@ def checked_masses(name: str, gases: Mapping[str, int], max_mass: int) -> dict[s
 
 class FilamentWentOff(InstrumentError):
     """The filament labctl switched on reads off: the head was power-cycled (it comes back with the filament
-    off, and may report no error at all) or its own protection switched it off."""
+    off, and may report no error at all), the filament burned out, or the head's protection switched it off."""
 
 
 class FilamentWatch:
@@ -94,5 +94,6 @@ class FilamentWatch:
         """:class:`FilamentWentOff` if the filament should be on and *emission_mA* (read back) says it is not."""
         if self.expected and emission_mA <= 0:
             raise FilamentWentOff(self.name, f"the filament went off while measuring (emission {emission_mA:g} mA, "
-                                             f"{set_mA:g} mA set) and nobody switched it off: power interrupted "
-                                             f"or the head's protection tripped; check the {self.what}", raw)
+                                             f"{set_mA:g} mA set) and nobody switched it off: power interrupted, "
+                                             f"the filament burned out or the head's protection tripped; "
+                                             f"check the {self.what}", raw)
