@@ -1,6 +1,7 @@
 """The fault matrix, timed: for every instrument and fault of ``tests/labctl/test_fault_matrix.py``, the outcome
 and how long after the fault labctl reported it, in wall seconds and lab seconds. Run:
-``.venv/bin/python bench/faults.py``; prints one row per cell (markdown) for bench/README.md.
+``.venv/bin/python bench/faults.py [ROW ...]`` (rows: the matrix's instruments, e.g. ``ms_selector ms_qmg``;
+default every row); prints one row per cell (markdown) for bench/README.md.
 """
 
 from __future__ import annotations
@@ -30,9 +31,13 @@ def main() -> None:
     logging.disable(logging.CRITICAL)
     warnings.simplefilter("ignore")
     m = _matrix()
+    rows = sys.argv[1:] or list(m.INSTRUMENTS)
+    unknown = [r for r in rows if r not in m.INSTRUMENTS]
+    if unknown:
+        sys.exit(f"no row {unknown[0]!r} in the fault matrix; rows: {', '.join(m.INSTRUMENTS)}")
     print("| instrument | fault | outcome | error | detected after (wall s) | (lab s) |")
     print("|---|---|---|---|---|---|")
-    for name in m.INSTRUMENTS:
+    for name in rows:
         for fault in m.FAULTS:
             before = len(m.RESULTS)
             with tempfile.TemporaryDirectory() as tmp:
@@ -43,8 +48,8 @@ def main() -> None:
                     outcome = f"not detected ({type(exc).__name__})"
             if len(m.RESULTS) > before:
                 r = m.RESULTS[-1]
-                if name == "dems_valve" and fault == "stuck":
-                    outcome = "failed, typed; reported not safe (stuck at sweep)"
+                if (name, fault) in m.STUCK_UNSAFE:
+                    outcome = f"failed, typed; reported not safe (stuck at {m.STUCK_UNSAFE[name, fault][0]})"
                 print(f"| {name} | {fault} | {outcome} | {r['error']} | {r['wall_s']:.3f} | {r['lab_s']:.1f} |")
             else:
                 print(f"| {name} | {fault} | {outcome} | - | - | - |")

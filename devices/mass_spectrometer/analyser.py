@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from labctl.devices.errors import InstrumentError
+
 
 @dataclass(frozen=True)
 class GasReading:
@@ -63,3 +65,35 @@ def checked_masses(name: str, gases: Mapping[str, int], max_mass: int) -> dict[s
         if isinstance(mz, bool) or not isinstance(mz, int) or not 1 <= mz <= max_mass:
             raise ValueError(f"{name}: m/z {mz!r} for {gas} outside 1-{max_mass}")
     return gases
+
+
+class FilamentWentOff(InstrumentError):
+    """The filament labctl switched on reads off: the head was power-cycled (it comes back with the filament
+    off, and may report no error at all), the filament burned out, or the head's protection switched it off."""
+
+
+class FilamentWatch:
+    """Whether the ion source should be emitting (switched on by labctl, or found on), so that a reading can
+    tell zero currents from no gas: a head that lost its power comes back with the filament off and its error
+    flags clear, and only the emission read back shows it. Every reading fails until somebody switches the
+    filament on or off."""
+
+    def __init__(self, name: str, what: str):
+        self.name, self.what = name, what
+        self.expected = False
+
+    def switched(self, on: bool) -> None:
+        """labctl switched the filament on or off."""
+        self.expected = bool(on)
+
+    def seen(self, on: bool) -> None:
+        """The filament was read back; found on, it should stay on."""
+        self.expected = self.expected or bool(on)
+
+    def check(self, emission_mA: float, set_mA: float, raw: str) -> None:
+        """:class:`FilamentWentOff` if the filament should be on and *emission_mA* (read back) says it is not."""
+        if self.expected and emission_mA <= 0:
+            raise FilamentWentOff(self.name, f"the filament went off while measuring (emission {emission_mA:g} mA, "
+                                             f"{set_mA:g} mA set) and nobody switched it off: power interrupted, "
+                                             f"the filament burned out or the head's protection tripped; "
+                                             f"check the {self.what}", raw)

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from labctl.devices.clock import Clock
 from labctl.devices.errors import InstrumentError, InstrumentTimeout, ProtocolError
-from labctl.devices.mass_spectrometer.analyser import GasReading, checked_masses
+from labctl.devices.mass_spectrometer.analyser import FilamentWatch, GasReading, checked_masses
 from labctl.devices.mass_spectrometer.cracking import RELATIVE_SENSITIVITY, PartialPressureModel, fractions
 from labctl.devices.options import DriverDeclaration, SerialOptions, Settings, limit_range
 from labctl.devices.transport import Port
@@ -145,6 +145,12 @@ class QmgAnalyser:
     Partial pressures use nominal sensitivities (``NOMINAL_SENSITIVITY`` times the ionisation factor), good
     enough to watch a baseline settle; amounts come from a calibration run (``labctl.analysis.calibration``),
     which relates the recorded ion currents to the carrier's.
+
+    While the filament should be on, every reading first asks ``FIE``: a QMG that lost its power comes back
+    with the filament off, in console mode and with its channels gone, and only the filament read back says
+    why (:class:`~.analyser.FilamentWentOff`, as for the SRS RGA). Switching the filament on or off first
+    checks the controller is still under computer control (``CMO``) and, if it restarted, takes control again
+    and sets the channels up anew, so the safe state and the next run can be reached after a restart.
     """
 
     def __init__(self, qmg: Qmg, clock: Clock, gases: Mapping[str, int], *, emission_mA: float = 1.0,
@@ -153,11 +159,15 @@ class QmgAnalyser:
         self._emission, self._dwell, self._max_polls = float(emission_mA), int(dwell), int(max_polls)
         self._fragments = {g: dict(p) for g, p in (fragments or {}).items()}
         self._lock = threading.RLock()
-        mode = qmg.set("CMO", 1)
-        if mode != "1":
-            raise ProtocolError(self.name, "the controller did not take ASCII computer control (CMO ,1)", mode)
+        self._filament = FilamentWatch(self.name, "QMG")
+        self._computer_control()
         self.max_mass = int(float(qmg.comm("SMR") or 100))
         self.watch(gases)
+
+    def _computer_control(self) -> None:
+        mode = self.qmg.set("CMO", 1)
+        if mode != "1":
+            raise ProtocolError(self.name, "the controller did not take ASCII computer control (CMO ,1)", mode)
 
     @property
     def gases(self) -> dict[str, int]:
@@ -178,6 +188,9 @@ class QmgAnalyser:
     def read(self) -> GasReading:
         with self._lock:
             model = self._model
+            if self._filament.expected:
+                on = self.qmg.comm("FIE")
+                self._filament.check(self._emission if on == "1" else 0.0, self._emission, f"FIE={on}")
             values = self.qmg.measure(len(model.masses), self.clock, max_polls=self._max_polls)
             now = self.clock.now()
         currents = dict(zip(model.masses, values, strict=True))
@@ -186,14 +199,27 @@ class QmgAnalyser:
 
     @property
     def filament(self) -> bool:
-        return self.qmg.comm("FIE") == "1"
+        on = self.qmg.comm("FIE") == "1"
+        self._filament.seen(on)
+        return on
+
+    def _resume(self) -> None:
+        """Computer control and the channels back, if the controller restarted (console mode, channels lost)."""
+        if self.qmg.comm("CMO") != "1":
+            self._computer_control()
+            with self._lock:
+                self.qmg.configure_channels(self._model.masses, self._dwell)
 
     def filament_on(self) -> None:
+        self._resume()
         self.qmg.set("EMI", f"{self._emission:.2f}")
         if self.qmg.set("FIE", 1) != "1":
             raise QmgError(self.name, "the filament did not come on (FIE ,1)")
+        self._filament.switched(True)
 
     def filament_off(self) -> None:
+        self._filament.switched(False)
+        self._resume()    # a controller that restarted is in console mode and refuses FIE ,0
         self.qmg.set("FIE", 0)
 
     def close(self) -> None:

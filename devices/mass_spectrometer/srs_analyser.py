@@ -6,8 +6,8 @@ import threading
 from collections.abc import Callable, Mapping
 
 from labctl.devices.clock import Clock
-from labctl.devices.errors import InstrumentError, LimitError
-from labctl.devices.mass_spectrometer.analyser import GasReading, checked_masses
+from labctl.devices.errors import LimitError
+from labctl.devices.mass_spectrometer.analyser import FilamentWatch, GasReading, checked_masses
 from labctl.devices.mass_spectrometer.cracking import RELATIVE_SENSITIVITY, PartialPressureModel, fractions
 from labctl.devices.mass_spectrometer.srs import SrsRga
 
@@ -18,11 +18,6 @@ def _check_limit(limits: Mapping, key: str, value: float, what: str, unit: str, 
         lo, hi = bounds
         if not lo <= value <= hi:
             raise LimitError(f"{name}: {what} {value:g} {unit} is outside the profile's limits [{lo:g}, {hi:g}] {unit}")
-
-
-class FilamentWentOff(InstrumentError):
-    """The filament labctl switched on reads off: the RGA was power-cycled (it comes back with the filament
-    off and no error bit set) or its own protection switched it off."""
 
 
 class RgaAnalyser:
@@ -40,7 +35,8 @@ class RgaAnalyser:
 
     While the filament should be on (switched on here, or found on), every reading also asks ``FL?``: an RGA
     that lost its power comes back with the filament off and a clean STATUS byte, so only the emission read
-    back tells zero currents from no gas (:class:`FilamentWentOff`).
+    back tells zero currents from no gas (:class:`~.analyser.FilamentWentOff`, watched by
+    :class:`~.analyser.FilamentWatch`).
     """
 
     def __init__(self, rga: SrsRga, clock: Clock, gases: Mapping[str, int], *, emission_mA: float = 1.0,
@@ -65,7 +61,7 @@ class RgaAnalyser:
             rga.set_noise_floor(noise_floor)
         self._gain = 1.0
         self._hv_on = False
-        self._emitting = False   # the filament should be on: switched on here or found on
+        self._filament = FilamentWatch(self.name, "RGA")
         self._sp = None
         self.watch(gases)
         if multiplier_V:
@@ -102,13 +98,10 @@ class RgaAnalyser:
             with self.rga.port.lock:
                 measured = self.rga.ion_currents(model.masses)
                 total = self.rga.total_pressure(gain)
-                emission = self.rga.emission_mA() if self._emitting else None
+                emission = self.rga.emission_mA() if self._filament.expected else None
             now = self.clock.now()
-        if emission is not None and emission <= 0:   # every reading fails until somebody switches it on or off
-            raise FilamentWentOff(self.name, f"the filament went off while measuring (emission {emission:g} mA, "
-                                             f"{self._emission:g} mA set) and nobody switched it off: power "
-                                             "interrupted or the head's protection tripped; check the RGA",
-                                  f"FL?={emission:g}")
+        if emission is not None:
+            self._filament.check(emission, self._emission, f"FL?={emission:g}")
         currents = {mz: amps / gain for mz, amps in measured.items()}
         pressures = model.pressures(currents)
         return GasReading(time=now, pressures=pressures, fractions=fractions(pressures), currents=currents,
@@ -117,13 +110,13 @@ class RgaAnalyser:
     @property
     def filament(self) -> bool:
         on = self.rga.emission_mA() > 0
-        self._emitting = self._emitting or on
+        self._filament.seen(on)
         return on
 
     def filament_on(self) -> None:
         """Emission on; then the CDEM, if configured (its gain is only measurable with ions to amplify)."""
         self.rga.filament_on(self._emission)
-        self._emitting = True
+        self._filament.switched(True)
         if self._calibration is not None:
             self._calibrate()
         if self._multiplier_V:
@@ -132,7 +125,7 @@ class RgaAnalyser:
     def filament_off(self) -> None:
         """Emission off, and the CDEM high voltage with it if the multiplier is in use (``HV0``, then ``FL0``);
         the filament is switched off even if the multiplier refuses."""
-        self._emitting = False
+        self._filament.switched(False)
         try:
             if self.multiplier_in_use:
                 self.multiplier_off()
@@ -193,7 +186,7 @@ class RgaAnalyser:
         with self._lock:
             self._gain = 1.0
         self._hv_on = False
-        self._emitting = False   # the filament should be on: switched on here or found on
+        self._filament.switched(False)
 
     def close(self) -> None:
         self.rga.close()

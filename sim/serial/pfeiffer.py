@@ -7,6 +7,11 @@ and sends the answer only when the host asks with ENQ: ``value\\r\\n``. Multiple
 ``CBE``/``CEN`` bound the channels of a cycle, ``CRU ,2`` starts one; the measured ion currents (A, one per
 channel) queue in the data buffer, ``MBH`` reports the buffer (the fourth field counts the samples waiting)
 and each ``MDB`` takes one.
+
+Until the host takes computer control (``CMO ,1``) the controller is in console mode: it answers queries
+but refuses (NAK) any setting other than ``CMO``. A power cycle brings it back as switched on: filament and
+SEM off, console mode, every setting and channel at its default, the data buffer empty. With the ``error``
+wire fault (``refusing``) it answers NAK to every command and does nothing.
 """
 
 from __future__ import annotations
@@ -27,15 +32,24 @@ class Qmg(ProtocolCore):
         super().__init__(name)
         self.world = world
         self.ms = world.mass_spec(mass_spec or name)
+        self.log: list[str] = []          # every command understood, for tests and debugging
+        self._switched_on()
+
+    def _switched_on(self) -> None:
         self._rx = bytearray()
         self._answer: str | None = None
-        self.settings: dict[str, str] = {"CMO": "0", "FIE": "0", "EMI": "1.00", "SEM": "0", "SHV": "1200",
-                                         "SDT": "0", "CYM": "0", "CTR": "0", "CYS": "1", "CBE": "1", "CEN": "1",
-                                         "SPC": "1", "SQA": MODEL_CODE, "SMR": "100", "ERR": "0000",
-                                         "EWN": "0000", "TSI": "0"}
+        self.settings: dict[str, str] = dict(DEFAULTS)
         self.channels: dict[int, dict[str, str]] = {}
         self.buffer: list[float] = []
-        self.log: list[str] = []          # every command understood, for tests and debugging
+
+    def power_cycle(self) -> None:
+        """Power was interrupted: the controller restarts in console mode with the filament and SEM off and
+        every setting, channel and buffered sample lost (the QMG keeps no parameter set of a computer-run
+        measurement across a restart)."""
+        with self.lock:
+            self.ms.filament_off()
+            self.ms.set_multiplier(0.0)
+            self._switched_on()
 
     # -- the wire -------------------------------------------------------------------------------------
     def receive(self, data: bytes) -> bytes:
@@ -54,7 +68,7 @@ class Qmg(ProtocolCore):
             del self._rx[:end + 1]
             if not line:
                 continue
-            answer = self._command(line)
+            answer = None if self.refusing else self._command(line)
             if answer is None:
                 self._answer = None
                 out += NAK + EOL
@@ -70,6 +84,8 @@ class Qmg(ProtocolCore):
         if len(mnemonic) != 3 or not mnemonic.isalnum():
             return None
         value = rest.strip() if _ else None
+        if value is not None and mnemonic != "CMO" and self.settings["CMO"] != "1":
+            return None                       # console mode: settings come from the front panel
         self.log.append(line)
         handler = getattr(self, f"_do_{mnemonic}", None)
         if handler is not None:
@@ -153,6 +169,10 @@ class Qmg(ProtocolCore):
         return f"{bits},{1 if self.ms.emission_mA > 0 else 0}"
 
 
+#: the controller's settings as switched on (``CMO`` 0: console mode)
+DEFAULTS = {"CMO": "0", "FIE": "0", "EMI": "1.00", "SEM": "0", "SHV": "1200", "SDT": "0", "CYM": "0", "CTR": "0",
+            "CYS": "1", "CBE": "1", "CEN": "1", "SPC": "1", "SQA": MODEL_CODE, "SMR": "100", "ERR": "0000",
+            "EWN": "0000", "TSI": "0"}
 #: per-channel parameters (``SPC ,n`` selects the channel they apply to)
 CHANNEL_DEFAULTS = {"MFM": "0", "MSD": "6", "AST": "1", "MMO": "3", "AMO": "1", "ARL": "-11", "ARA": "-9",
                     "DSE": "0", "DTY": "0", "MRE": "15", "MWI": "1", "MST": "1"}

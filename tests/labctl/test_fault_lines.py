@@ -13,6 +13,7 @@ from labctl.plans.fluidics import flow_schedule
 from labctl.plans.gas import ms_monitor
 from labctl.plans.params import Clock, Valve
 from labctl.plans.stubs.time import wait
+from labctl.plans.stubs.valve import select_stream
 from labctl.session import Session
 
 
@@ -22,6 +23,14 @@ def open_line(valve: Valve, clock: Clock):
     yield from bps.mv(valve, "sweep")
     for _ in range(10):
         yield from bps.trigger_and_read([clock, valve])
+        yield from wait(clock, 60)
+
+
+@plan
+def carrier_baseline(selector: Valve, clock: Clock):
+    """Give the MS the carrier line and record the selector for ten minutes."""
+    for _ in range(10):
+        yield from select_stream(selector, "carrier", clock)
         yield from wait(clock, 60)
 
 
@@ -67,6 +76,19 @@ def test_a_valve_whose_line_stays_dead_is_reported_by_name_and_last_known_positi
     (report,) = ended.value.unsafe
     assert report.startswith("dems_valve: line lost") and report.endswith("last known position sweep")
     assert lab.simlab.world.valve("dems_valve").position == "B"   # still open: no interlock on a VICI
+    core.inject(None)
+
+
+@pytest.mark.parametrize("fault", ["lost", "disconnected"])
+def test_a_stream_selector_whose_line_stays_dead_is_reported_by_name_and_last_known_port(lab, fault):
+    core = lab.simlab.cores["ms_selector"]
+    _fault_at_event(lab, 2, lambda: core.inject(fault))
+    with pytest.raises(InstrumentError) as ended:
+        lab.run(carrier_baseline(lab.ms_selector, lab.clock))
+    assert str(ended.value).startswith("ms_selector: ")
+    (report,) = ended.value.unsafe
+    assert report.startswith("ms_selector: line lost") and report.endswith("last known position carrier")
+    assert lab.simlab.world.selector("ms_selector").position == 1   # the rotor stays on the carrier line
     core.inject(None)
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from labctl.devices.clock import LabClock, WallClock
 from labctl.devices.errors import InstrumentTimeout
+from labctl.devices.mass_spectrometer.analyser import FilamentWentOff
 from labctl.devices.mass_spectrometer.device import MonitoringError
 from labctl.devices.mass_spectrometer.srs import ElectrometerError
-from labctl.devices.mass_spectrometer.srs_analyser import FilamentWentOff
 from labctl.factories.srs import build as build_srs_rga
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from labctl.devices.errors import ProtocolError
+from labctl.devices.mass_spectrometer.analyser import FilamentWentOff
 from labctl.devices.mass_spectrometer.pfeiffer import Qmg, QmgAnalyser, QmgError
 from labctl.sim.serial.pfeiffer import Qmg as QmgSim
 
@@ -100,3 +101,69 @@ def test_a_broken_filament_is_refused_by_the_controller(lab, serve, closing):
     lab.world.inject_fault("qms", "filament_burned")
     with pytest.raises(QmgError, match="FIE ,1"):
         backend.filament_on()
+
+
+def _ask(core, command: bytes) -> tuple[bytes, bytes]:
+    """One exchange on the wire: the controller's ACK/NAK to *command*, then its answer to ENQ."""
+    return core.feed(command), core.feed(ENQ)
+
+
+def test_a_power_cycle_brings_the_controller_back_in_console_mode_with_filament_and_sem_off(lab):
+    core = QmgSim("qms", lab.world)
+    for command in (b"CMO ,1\r", b"SPC ,1\r", b"MFM ,40\r", b"AST ,0\r", b"FIE ,1\r", b"SEM ,1\r"):
+        assert core.feed(command) == ACK, command
+    head = lab.world.mass_spec("qms")
+    assert head.emission_mA > 0 and head.multiplier_V > 0
+    core.power_cycle()
+    assert head.emission_mA == 0 and head.multiplier_V == 0
+    assert _ask(core, b"FIE\r") == (ACK, b"0\r\n") and _ask(core, b"SEM\r") == (ACK, b"0\r\n")
+    assert _ask(core, b"CMO\r") == (ACK, b"0\r\n")
+    assert core.feed(b"FIE ,1\r") == b"\x15\r\n"        # console mode: settings refused until CMO ,1
+    assert head.emission_mA == 0
+    assert _ask(core, b"CMO ,1\r") == (ACK, b"1\r\n")
+    assert _ask(core, b"MFM\r") == (ACK, b"0\r\n")     # channel 1 back at its default mass
+
+
+def test_the_controllers_own_refusal_is_a_nak_and_changes_nothing(lab):
+    core = QmgSim("qms", lab.world)
+    assert core.feed(b"CMO ,1\r") == ACK
+    core.inject("error")
+    assert _ask(core, b"FIE ,1\r") == (b"\x15\r\n", b"\r\n")
+    assert _ask(core, b"FIE\r") == (b"\x15\r\n", b"\r\n")
+    core.inject(None)
+    assert lab.world.mass_spec("qms").emission_mA == 0
+    assert _ask(core, b"FIE\r") == (ACK, b"0\r\n")
+
+
+def test_a_refused_reading_is_an_error_naming_the_instrument(lab, serve, closing):
+    core = QmgSim("qms", lab.world)
+    backend = closing(QmgAnalyser(Qmg(serve(core), name="qms"), _Clock(), {"Ar": 40}))
+    core.inject("error")
+    with pytest.raises(QmgError, match=r"^qms: refused .*\(NAK\)"):
+        backend.read()
+
+
+def test_a_filament_that_went_off_unasked_fails_the_reading_until_switched_again(lab, serve, closing):
+    core = QmgSim("qms", lab.world)
+    backend = closing(QmgAnalyser(Qmg(serve(core), name="qms"), _Clock(), {"Ar": 40, "CO2": 44}))
+    backend.filament_on()
+    assert backend.read().currents[40] > 0
+    core.power_cycle()
+    for _ in range(2):   # every reading, not only the first: zero currents are not data
+        with pytest.raises(FilamentWentOff, match=r"^qms: the filament went off while measuring \(emission 0 mA, "
+                                                   r"1 mA set\) and nobody switched it off"):
+            backend.read()
+    backend.filament_off()                   # the safe state: control taken back, filament off on purpose
+    assert core.settings["CMO"] == "1" and not backend.filament
+    assert backend.read().currents[40] < 1e-12       # no ions, no complaint
+    backend.filament_on()                    # the channels were set up again: the next run measures
+    reading = backend.read()
+    assert reading.currents[40] == pytest.approx(lab.world.mass_spec("qms").ion_current(40), rel=1e-3)
+
+
+def test_a_filament_switched_off_on_purpose_is_no_fault(lab, serve, closing):
+    core = QmgSim("qms", lab.world)
+    backend = closing(QmgAnalyser(Qmg(serve(core), name="qms"), _Clock(), {"Ar": 40}))
+    backend.filament_on()
+    backend.filament_off()
+    assert backend.read().currents[40] < 1e-12
