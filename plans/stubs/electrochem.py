@@ -7,10 +7,12 @@ circuit and the rows recorded up to then are collected. It returns a summary the
 from the data as they arrive.
 
 A technique is never replayed: re-sending a half-done step would plate or strip twice (and the instrument
-refuses to load a technique over a running one). A deferred pause (one Ctrl-C) waits for the running
-technique to end and resumes with the next one; an immediate pause during a technique leaves it running
-on the instrument, and resuming carries on collecting it where the plan left off, while stopping or
-aborting the paused run switches the cell off and keeps the rows recorded so far.
+refuses to load a technique over a running one). The plan looks at a running technique once per reading
+period (its ``record_dt``; a CV's step in time; one second for an impedance sweep), collecting its rows and
+passing a checkpoint, so a deferred pause (one Ctrl-C) takes effect within one reading period, not at the
+end of a ten-hour step. A pause, deferred or immediate, during a technique leaves it running on the
+instrument, and resuming carries on collecting it where the plan left off, while stopping or aborting the
+paused run switches the cell off and keeps the rows recorded so far.
 """
 
 from __future__ import annotations
@@ -30,13 +32,29 @@ from labctl.plans.params import ParameterError
 from labctl.plans.stubs.time import wait
 
 __all__ = ["run_technique", "summarize", "instrument_errors", "validate_all", "check_window", "CycleLog",
-           "cycle_techniques", "cycle_block", "electrode_area", "check_plating_window", "PLATE_E_MIN"]
+           "cycle_techniques", "cycle_block", "electrode_area", "check_plating_window", "PLATE_E_MIN",
+           "reading_period"]
 
 #: default plating cutoff (V vs the counter/reference): a Na||Cu cell far below this is shorted or dry
 PLATE_E_MIN = -1.0
 #: default stripping time limit as a multiple of that cycle's plating time: a Na||Cu cell cannot strip more
 #: charge than it plated, so at the same current a strip still going after twice that time has failed
 STRIP_TIME_FACTOR = 2.0
+#: lab seconds between looks at an impedance sweep, whose rows come one per frequency (0.5 s to minutes each)
+IMPEDANCE_POLL_S = 1.0
+
+
+def reading_period(technique) -> float:
+    """Lab seconds between two rows of *technique*: how often a plan collects it and may pause."""
+    if getattr(technique, "impedance", False):
+        return IMPEDANCE_POLL_S
+    record_dt = getattr(technique, "record_dt", None)
+    if record_dt:
+        return float(record_dt)
+    step, scan_rate = getattr(technique, "step", None), getattr(technique, "scan_rate", None)
+    if step and scan_rate:
+        return float(step) / float(scan_rate)
+    return IMPEDANCE_POLL_S
 
 
 def electrode_area(pstat) -> float:
@@ -96,14 +114,17 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
                   declared: set[str] | None = None, reattach: bool = False):
     """Run ``technique`` on ``pstat`` and emit its rows as the ``stream`` event stream.
 
-    ``poll`` (lab seconds) streams rows while the technique runs; without it the rows are collected when
-    it ends. ``declared`` is the caller's set of stream names already declared in this run (the stream is
-    declared once, then reused). With ``reattach`` the technique is taken up where the instrument still runs it
-    (or holds its unread rows) after the computer that started it was gone, else started as usual. Returns
-    ``{"rows", "last" (last row by column), "ended_by"}``.
+    ``poll`` (lab seconds; by default the technique's :func:`reading_period`, or the device's ``poll_period``
+    if shorter) is how often the rows are collected while the technique runs, each look a checkpoint where a
+    deferred pause takes effect. ``declared`` is the caller's set of stream names already declared in this run
+    (the stream is declared once, then reused). With ``reattach`` the technique is taken up where the instrument
+    still runs it (or holds its unread rows) after the computer that started it was gone, else started as usual.
+    Returns ``{"rows", "last" (last row by column), "ended_by"}``.
     """
     validate_all(pstat, [technique])
-    if poll is not None and not poll > 0:
+    if poll is None:  # at most the device's own watch for the end apart: the next step starts as promptly
+        poll = min(reading_period(technique), getattr(pstat, "poll_period", float("inf")))
+    if not poll > 0:
         raise ValueError(f"poll must be a positive number of seconds, got {poll!r}")
     target = pstat.spectrum if getattr(technique, "impedance", False) else pstat
     state = {"started": False, "pages": []}
@@ -116,12 +137,12 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
                 declared.add(stream)
         state["started"] = True
         yield from bps.kickoff(target, wait=True)
-        if poll is not None:  # lab time advances only through these waits, so rows stream at the pace asked
-            while True:
-                yield from wait(clock, poll)
-                state["pages"] += (yield from bps.collect(target, name=stream)) or []
-                if not (yield from bps.rd(pstat.acquiring)):
-                    break
+        while True:  # lab time advances only through these waits, so rows stream at the pace asked
+            yield from bps.checkpoint()  # one Ctrl-C: paused here, the technique running on; resumed: looked at
+            yield from wait(clock, poll)
+            state["pages"] += (yield from bps.collect(target, name=stream)) or []
+            if not (yield from bps.rd(pstat.acquiring)):
+                break
         yield from instrument_errors(bps.complete(target, wait=True))
         state["pages"] += (yield from bps.collect(target, name=stream)) or []
 
