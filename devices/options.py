@@ -18,7 +18,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 #: the kinds of instrument a profile may declare
-KINDS = ("potentiostat", "syringe_pump", "valve", "mass_spectrometer", "flow_controller", "clock")
+KINDS = ("potentiostat", "syringe_pump", "valve", "stream_selector", "mass_spectrometer", "flow_controller", "clock")
+#: the package under ``labctl.devices`` that holds a kind's drivers, where it is not named for the kind: a stream
+#: selector is a multiposition valve actuator
+KIND_PACKAGES = {"stream_selector": "valve"}
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 

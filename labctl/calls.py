@@ -25,6 +25,7 @@ KIND_PARAMETER_NAMES = {
     "potentiostat": ("potentiostat", "pstat"),
     "syringe_pump": ("syringe_pump", "pump"),
     "valve": ("valve",),
+    "stream_selector": ("selector", "stream_selector"),
     "mass_spectrometer": ("mass_spectrometer", "ms", "rga"),
     "flow_controller": ("flow_controller", "mfc"),
     "clock": ("clock",),

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from labctl.devices.options import KINDS, DriverDeclaration, describe_value
+from labctl.devices.options import KIND_PACKAGES, KINDS, DriverDeclaration, describe_value
 
 __all__ = ["DRIVERS", "KINDS", "BuildContext", "Driver", "FactoryMissing", "check_transport", "driver"]
 
@@ -66,10 +66,8 @@ class FactoryMissing(ImportError):
 def declarations() -> list[DriverDeclaration]:
     """Every driver declared under ``labctl.devices``: the clock's module, then each kind's vendor modules."""
     found = [importlib.import_module("labctl.devices.clock").DRIVER]
-    for kind in KINDS:
-        if kind == "clock":
-            continue
-        package = importlib.import_module(f"labctl.devices.{kind}")
+    for folder in dict.fromkeys(KIND_PACKAGES.get(kind, kind) for kind in KINDS if kind != "clock"):
+        package = importlib.import_module(f"labctl.devices.{folder}")
         for info in pkgutil.iter_modules(package.__path__):
             module = importlib.import_module(f"{package.__name__}.{info.name}")
             declared = getattr(module, "DRIVER", None)

@@ -89,7 +89,7 @@ class StreamSelector(Device):
 
     def instrument_description(self) -> InstrumentDescription:
         """What plans check their parameters against: the ports' names."""
-        return InstrumentDescription(self.name, "valve", position_names=self.position_names)
+        return InstrumentDescription(self.name, "stream_selector", position_names=self.position_names)
 
     def port_for(self, position: str) -> int:
         """The port number behind a port name; :class:`LimitError` naming the allowed ports if unknown."""

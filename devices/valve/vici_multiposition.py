@@ -65,7 +65,7 @@ def _cross_check(options: ViciSelectorOptions, _limits, safe: ValveSafeState) ->
 
 
 DRIVER = DriverDeclaration(
-    "vici.multiposition", "valve", "serial", options=ViciSelectorOptions, safe_state=ValveSafeState,
+    "vici.multiposition", "stream_selector", "serial", options=ViciSelectorOptions, safe_state=ValveSafeState,
     cross_check=_cross_check, describer=lambda o, _l: {"position_names": o.port_names()},
     description="VICI Valco multiposition electric actuator (stream selector)")
 

@@ -21,10 +21,10 @@ from labctl.app.live import LiveDisplay
 from labctl.app.plots import LabPlots, usable
 
 #: labels bluesky's magics look for: ``%ct`` counts "detectors", ``%wa`` lists every label
-KIND_LABELS = {"potentiostat": "potentiostats", "syringe_pump": "pumps", "valve": "valves",
+KIND_LABELS = {"potentiostat": "potentiostats", "syringe_pump": "pumps", "valve": "valves", "stream_selector": "valves",
                "mass_spectrometer": "mass_spectrometers", "flow_controller": "flow_controllers",
                "clock": "clocks"}
-MOVABLE = ("syringe_pump", "valve", "flow_controller")
+MOVABLE = ("syringe_pump", "valve", "stream_selector", "flow_controller")
 STATE_POLL_S = 0.5   # wall time between looks at the background experiments' states
 
 

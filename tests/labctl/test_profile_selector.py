@@ -20,7 +20,7 @@ dead_volume_mL = 0.06
 position = 3
 
 [instruments.ms_selector]
-kind = "valve"
+kind = "stream_selector"
 driver = "vici.multiposition"
 transport = "sim://ms_selector"
 options = { positions = 4, ports = { carrier = 1, calibration_gas = 2, dems_cell = 3 } }
