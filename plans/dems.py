@@ -85,8 +85,8 @@ def dems(pstat: Potentiostat, valve: Valve, ms: MassSpectrometer, mfc: FlowContr
     For each target: valve ``sealed`` (carrier bypasses the cell), galvanostatic cycles (plate for
     ``plate_time``, strip to ``strip_cutoff``) up to the target, a minute of the bypass gas as the CO2
     baseline, valve ``sweep`` until CO2 is back at that baseline (within its noise) for ``sweep_hold`` (at
-    least ``sweep_min``), valve ``sealed`` again. The cycling is collected every ``poll`` (by default every
-    ``record_dt``), where a pause may take effect. One run; streams
+    least ``sweep_min``), valve ``sealed`` again. The cycling is streamed every ``poll`` if given, else
+    collected at the end of each step. One run; streams
     ``valve`` (every move, with lab time), ``plate``/``strip``/``cycles`` and ``gas`` (MS + MFC).
     """
     area = electrode_area(pstat)

@@ -7,12 +7,12 @@ circuit and the rows recorded up to then are collected. It returns a summary the
 from the data as they arrive.
 
 A technique is never replayed: re-sending a half-done step would plate or strip twice (and the instrument
-refuses to load a technique over a running one). The plan looks at a running technique once per reading
-period (its ``record_dt``; a CV's step in time; one second for an impedance sweep), collecting its rows and
-passing a checkpoint, so a deferred pause (one Ctrl-C) takes effect within one reading period, not at the
-end of a ten-hour step. A pause, deferred or immediate, during a technique leaves it running on the
-instrument, and resuming carries on collecting it where the plan left off, while stopping or aborting the
-paused run switches the cell off and keeps the rows recorded so far.
+refuses to load a technique over a running one). The plan waits for a running technique to complete just
+after a checkpoint, so labctl's RunEngine takes a deferred pause (one Ctrl-C) at once rather than at the
+end of a ten-hour step (:meth:`labctl.engine.LabRunEngine.request_pause`). A pause, deferred or immediate,
+during a technique leaves it running on the instrument, and resuming carries on collecting it where the
+plan left off, while stopping or aborting the paused run switches the cell off and keeps the rows recorded
+so far.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import dataclasses
 import bluesky.plan_stubs as bps
 from bluesky.preprocessors import rewindable_wrapper
 from bluesky.protocols import Flyable, Movable
+from bluesky.utils import Msg
 
 from labctl.devices.errors import LimitError
 from labctl.devices.potentiostat.techniques import OCV, Galvanostatic, Reattach
@@ -32,31 +33,13 @@ from labctl.plans.params import ParameterError
 from labctl.plans.stubs.time import wait
 
 __all__ = ["run_technique", "summarize", "instrument_errors", "validate_all", "check_window", "CycleLog",
-           "cycle_techniques", "cycle_block", "electrode_area", "check_plating_window", "PLATE_E_MIN",
-           "reading_period"]
+           "cycle_techniques", "cycle_block", "electrode_area", "check_plating_window", "PLATE_E_MIN"]
 
 #: default plating cutoff (V vs the counter/reference): a Na||Cu cell far below this is shorted or dry
 PLATE_E_MIN = -1.0
 #: default stripping time limit as a multiple of that cycle's plating time: a Na||Cu cell cannot strip more
 #: charge than it plated, so at the same current a strip still going after twice that time has failed
 STRIP_TIME_FACTOR = 2.0
-#: lab seconds between looks at an impedance sweep, whose rows come one per frequency (0.5 s to minutes each)
-IMPEDANCE_POLL_S = 1.0
-
-
-def reading_period(technique) -> float:
-    """Lab seconds between two rows of *technique*: how often a plan collects it and may pause."""
-    if getattr(technique, "impedance", False):
-        return IMPEDANCE_POLL_S
-    record_dt = getattr(technique, "record_dt", None)
-    if record_dt:
-        return float(record_dt)
-    step, scan_rate = getattr(technique, "step", None), getattr(technique, "scan_rate", None)
-    if step and scan_rate:
-        return float(step) / float(scan_rate)
-    return IMPEDANCE_POLL_S
-
-
 def electrode_area(pstat) -> float:
     """The electrode area (cm^2) of a potentiostat or its description; ParameterError unless positive."""
     area = getattr(pstat, "electrode_area_cm2", None)
@@ -114,17 +97,14 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
                   declared: set[str] | None = None, reattach: bool = False):
     """Run ``technique`` on ``pstat`` and emit its rows as the ``stream`` event stream.
 
-    ``poll`` (lab seconds; by default the technique's :func:`reading_period`, or the device's ``poll_period``
-    if shorter) is how often the rows are collected while the technique runs, each look a checkpoint where a
-    deferred pause takes effect. ``declared`` is the caller's set of stream names already declared in this run
+    ``poll`` (lab seconds) streams rows while the technique runs, each look a checkpoint; without it the rows
+    are collected when it ends. ``declared`` is the caller's set of stream names already declared in this run
     (the stream is declared once, then reused). With ``reattach`` the technique is taken up where the instrument
     still runs it (or holds its unread rows) after the computer that started it was gone, else started as usual.
     Returns ``{"rows", "last" (last row by column), "ended_by"}``.
     """
     validate_all(pstat, [technique])
-    if poll is None:  # at most the device's own watch for the end apart: the next step starts as promptly
-        poll = min(reading_period(technique), getattr(pstat, "poll_period", float("inf")))
-    if not poll > 0:
+    if poll is not None and not poll > 0:
         raise ValueError(f"poll must be a positive number of seconds, got {poll!r}")
     target = pstat.spectrum if getattr(technique, "impedance", False) else pstat
     state = {"started": False, "pages": []}
@@ -137,13 +117,14 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
                 declared.add(stream)
         state["started"] = True
         yield from bps.kickoff(target, wait=True)
-        while True:  # lab time advances only through these waits, so rows stream at the pace asked
-            yield from bps.checkpoint()  # one Ctrl-C: paused here, the technique running on; resumed: looked at
-            yield from wait(clock, poll)
-            state["pages"] += (yield from bps.collect(target, name=stream)) or []
-            if not (yield from bps.rd(pstat.acquiring)):
-                break
-        yield from instrument_errors(bps.complete(target, wait=True))
+        if poll is not None:  # lab time advances only through these waits, so rows stream at the pace asked
+            while True:
+                yield from bps.checkpoint()  # one Ctrl-C: paused here, the technique running on
+                yield from wait(clock, poll)
+                state["pages"] += (yield from bps.collect(target, name=stream)) or []
+                if not (yield from bps.rd(pstat.acquiring)):
+                    break
+        yield from awaiting_completion(target)
         state["pages"] += (yield from bps.collect(target, name=stream)) or []
 
     def cleanup():
@@ -161,6 +142,23 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
     yield from rewindable_wrapper(finalize_keeping_fault(body(), cleanup), False)
     yield from bps.checkpoint()  # where a deferred pause takes effect
     return summarize(state["pages"], pstat.ended_by, target.name)
+
+
+def awaiting_completion(flyer):
+    """Wait for *flyer* to complete, from a checkpoint that a resume may go back to.
+
+    One Ctrl-C while a technique runs: labctl's RunEngine pauses at once here (only a completion is waited
+    for since the checkpoint), the technique running on; the resume goes back to the checkpoint and waits
+    for it again, which starts nothing twice. The stretch is rewindable even inside a plan that is not
+    (otherwise the resume would skip the wait); under another RunEngine the pause comes at the flyer's end.
+    """
+    was_rewindable = yield Msg("rewindable", None, None)
+    if not was_rewindable:
+        yield Msg("rewindable", None, True)
+    yield from bps.checkpoint()
+    yield from instrument_errors(bps.complete(flyer, wait=True))
+    if not was_rewindable:
+        yield Msg("rewindable", None, False)
 
 
 def cycle_techniques(current_density: float, area: float, plate_capacity: float | None, plate_time: float | None,

@@ -213,10 +213,10 @@ def test_one_ctrl_c_pauses_within_one_reading_period_and_the_run_goes_on(name, l
         assert not rows.duplicated().any(), stream                                   # no row recorded twice
     assert len(run.table(case.stream)) > 1
 
-    # nothing replayed: every message after the resume is new, and no technique was started twice
+    # nothing replayed but the wait for the running technique: no technique was started twice
     seen = {id(m) for m in watch.messages[:before_resume]}
-    replayed = [m for m in watch.messages[before_resume:] if id(m) in seen]
-    assert replayed == [], replayed[:5]
+    replayed = [m.command for m in watch.messages[before_resume:] if id(m) in seen]
+    assert set(replayed) <= {"complete", "wait"}, replayed[:5]
     loaded = Counter(id(m) for m in watch.messages if m.command in ("prepare", "kickoff"))
     assert all(n == 1 for n in loaded.values())                              # no technique loaded twice
     pumped = [m for m in watch.messages if m.command == "set" and getattr(m.obj, "name", None) in PUMPS]
