@@ -22,6 +22,9 @@ from labctl.devices.clock import Clock, Hold, WallClock
 
 #: commands during which the engine waits: for statuses, or for a person or the wall clock
 _WAITS = ("wait", "input", "wait_for")
+#: what a plan may have sent since its last checkpoint for a deferred pause to take effect at once while it
+#: waits: going back to that checkpoint and replaying these on resume starts nothing twice
+_REPLAYABLE = frozenset({"complete", "wait"})
 
 
 class LabRunEngine(RunEngine):
@@ -41,15 +44,52 @@ class LabRunEngine(RunEngine):
         #: the metadata the engine was last called with (``RE(plan, sample="x")``), which outranks the plan's
         #: own and ``RE.md`` in the start document; for a validator that must know who said what
         self.call_metadata: dict[str, Any] = {}
+        self._since_checkpoint: list[str] = []
+        self._waiting_on: list = []   # the statuses of the wait in progress, if any
         super().__init__(*args, **kwargs)
         for command in _WAITS:
             self.register_command(command, self._letting_go(command, self._command_registry[command]))
+        for command, handler in list(self._command_registry.items()):
+            self._command_registry[command] = self._noting(command, handler)
 
     def __call__(self, plan, subs=None, /, **metadata_kw: Any):
         """Run *plan* as bluesky does, keeping what it was called with in :attr:`call_metadata`."""
         if self.state == "idle":  # a call refused because the engine is busy leaves the running plan's alone
             self.call_metadata = dict(metadata_kw)
         return super().__call__(plan, subs, **metadata_kw)
+
+    def register_command(self, name, func):
+        """Register a command as bluesky does; the engine notes it for :meth:`request_pause`."""
+        super().register_command(name, self._noting(name, func))
+
+    # -- a deferred pause while a technique runs -----------------------------------------------------
+    def request_pause(self, defer: bool = False):
+        """Pause as bluesky does, except that a deferred pause (one Ctrl-C) asked for while the plan only
+        waits for flyers to complete since its last checkpoint takes effect now rather than when they end
+        (a ten-hour plating): the pause leaves the technique running on the instrument, and the resume goes
+        back to the checkpoint and waits for it again, which starts nothing twice."""
+        if defer and self._only_waiting():
+            defer = False
+        return super().request_pause(defer)
+
+    def _only_waiting(self) -> bool:
+        since = list(self._since_checkpoint)
+        return (bool(self._waiting_on) and "complete" in since and set(since) <= _REPLAYABLE
+                and not all(s.done for s in self._waiting_on))
+
+    def _noting(self, command: str, handler):
+        if getattr(handler, "_noted", False):
+            return handler
+
+        async def noting(msg):
+            if command == "checkpoint":
+                self._since_checkpoint = []
+            else:
+                self._since_checkpoint.append(command)
+            return await handler(msg)
+
+        noting._noted = True
+        return noting
 
     # -- lab time in the documents ------------------------------------------------------------------
     def emit_sync(self, name, doc):
@@ -69,12 +109,14 @@ class LabRunEngine(RunEngine):
                 group = msg.args[0] if msg.args else msg.kwargs.get("group")
                 # the engine keeps each group's statuses until the wait for it; bluesky has no public view
                 statuses = list(self._status_objs.get(group, ()))
+                self._waiting_on = statuses
                 self._hold.release_until(lambda: all(s.done for s in statuses))
             else:
                 self._hold.release()
             try:
                 return await wait(msg)
             finally:
+                self._waiting_on = []
                 if self.state != "paused":  # a pause lets go until the resume
                     self._hold.reacquire()
 

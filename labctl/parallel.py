@@ -18,7 +18,7 @@ from typing import Any
 from ophyd import Device
 
 from labctl.experiment import Experiment
-from labctl.scheduler import InstrumentBusy, Scheduler
+from labctl.scheduler import InstrumentBusy, Scheduler, UnknownInstrument
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,17 @@ class ParallelLab:
         *plan* is a plan call (``galvanostatic_cycles(lab.vmp3_1, lab.clock, cycles=10)``) or a plan
         function with its parameters (``lab.start(galvanostatic_cycles, lab.vmp3_1, lab.clock, cycles=10)``);
         given a function, an ``operator`` the call leaves out is this experiment's own, so checkpoints name
-        it. The instruments it holds are the devices it was given (or *instruments*); it waits for them,
-        and for the experiments named in *after*, unless ``wait=False``, which refuses at once with
-        :class:`InstrumentBusy` when one is held.
+        it, and devices may be given by name (``pstat="vmp3_1"``). The instruments it holds are the devices
+        it was given (or *instruments*); it waits for them, and for the experiments named in *after*, unless
+        ``wait=False``, which refuses at once with :class:`InstrumentBusy` when one is held.
+
+        A call that cannot run is refused here, in the caller, before anything connects or moves: its
+        parameters fail the plan's declared checks (:class:`~labctl.plans.ParameterError`), it names an
+        instrument this lab lacks (:class:`UnknownInstrument`), or, with ``wait=False``, an instrument it needs
+        is held by another experiment.
         """
+        from labctl.plans import check_plan_call, plan_call
+
         plan_name = getattr(plan, "__name__", None) or _plan_name(plan)
         name = name or f"{plan_name}-{next(self._names)}"
         if callable(plan) and not inspect.isgenerator(plan):
@@ -77,16 +84,53 @@ class ParallelLab:
             if "operator" in signature.parameters and "operator" not in kwargs and len(params) <= list(
                     signature.parameters).index("operator"):
                 kwargs["operator"] = self.operator_for(name)
+            params, kwargs = self._devices_by_name(plan, params, kwargs)
             plan = plan(*params, **kwargs)
         elif params or kwargs:
             raise TypeError("parameters go with a plan function, not with a plan already called")
+        try:
+            plan_call(plan)
+        except KeyError:
+            pass   # a plan from elsewhere (bluesky's own): checked by itself when it runs
+        else:
+            try:
+                check_plan_call(plan, self.devices)
+            except Exception:
+                plan.close()
+                raise
         held = list(instruments) if instruments is not None else self._instruments_of(plan)
         unknown = [n for n in held if n not in self.devices]
         if unknown:
-            raise KeyError(f"{name}: no instrument named {', '.join(map(repr, unknown))} in this lab")
+            plan.close()
+            raise UnknownInstrument(f"{name}: no instrument named {', '.join(map(repr, unknown))} in this lab; "
+                                    f"instruments: {', '.join(self.devices)}")
         before = [self.experiment(a) if isinstance(a, str) else a for a in after]
         experiment = Experiment(name, plan, held, after=before, md=dict(md or {}), plan_name=plan_name)
         return self.scheduler.submit(experiment, wait=wait)
+
+    def _devices_by_name(self, func, params: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """The call's device parameters given by name (``pstat="vmp3_1"``) as this lab's devices; a name the
+        lab lacks is left for the plan's check to refuse, naming the parameter."""
+        from labctl.plans.checks import declarations
+        from labctl.plans.params import Instrument
+
+        declaration = getattr(func, "__plan__", None)
+        if declaration is None:
+            return params, kwargs
+        try:
+            bound = inspect.signature(declaration.func).bind(*params, **kwargs)
+        except TypeError:
+            return params, kwargs   # the call itself says what is wrong
+        for pname, declared in declarations(declaration.func).items():
+            value = bound.arguments.get(pname)
+            if not isinstance(declared.converter, Instrument) or value is None:
+                continue
+            if isinstance(value, str):
+                bound.arguments[pname] = self.devices.get(value, value)
+            elif isinstance(value, (list, tuple)):
+                bound.arguments[pname] = type(value)(self.devices.get(v, v) if isinstance(v, str) else v
+                                                     for v in value)
+        return (), dict(bound.arguments)
 
     def operator_for(self, experiment: str):
         """An operator device of the experiment's own: its checkpoints name it and are answered in turn."""
@@ -186,4 +230,4 @@ def _plan_name(plan) -> str:
         return getattr(getattr(plan, "gi_code", None), "co_name", None) or getattr(plan, "__name__", "plan")
 
 
-__all__ = ["InstrumentBusy", "ParallelLab", "ScanIds"]
+__all__ = ["InstrumentBusy", "ParallelLab", "ScanIds", "UnknownInstrument"]

@@ -28,6 +28,13 @@ class InstrumentBusy(RuntimeError):
         super().__init__(f"{who}{instrument} is held by experiment {holder!r}")
 
 
+class UnknownInstrument(KeyError):
+    """An experiment names an instrument the lab does not have."""
+
+    def __str__(self) -> str:   # one line, without the quotes KeyError puts around its message
+        return str(self.args[0]) if self.args else ""
+
+
 class Scheduler:
     """Starts submitted experiments as their instruments and predecessors allow.
 
@@ -218,4 +225,4 @@ class Scheduler:
         self._changed()
 
 
-__all__ = ["FINAL", "InstrumentBusy", "Scheduler"]
+__all__ = ["FINAL", "InstrumentBusy", "Scheduler", "UnknownInstrument"]

@@ -9,7 +9,8 @@ if __name__ != "labctl.plans":  # imported as a top-level package from a checkou
                       f"not {__name__}")
 
 from labctl.plans.checks import check_plan, describe_parameters  # noqa: E402
-from labctl.plans.decorator import MsgGenerator, PlanCall, plan, plan_call  # noqa: E402
+from labctl.plans.decorator import MsgGenerator, PlanCall, check_plan_call, plan, plan_call  # noqa: E402
 from labctl.plans.params import ParameterError  # noqa: E402
 
-__all__ = ["MsgGenerator", "ParameterError", "PlanCall", "check_plan", "describe_parameters", "plan", "plan_call"]
+__all__ = ["MsgGenerator", "ParameterError", "PlanCall", "check_plan", "check_plan_call", "describe_parameters", "plan",
+           "plan_call"]

@@ -61,7 +61,8 @@ def afm_plating(pstat: Potentiostat, clock: Clock, operator: Operator,
     The plating current flows without a break: at each capture time after the current was switched on (lab
     clock; at once if the operator's previous capture ran past it) the plan asks for a capture and records
     in ``topography`` when it was planned and taken and the charge and capacity actually plated by then.
-    The plating is never replayed: a deferred pause takes effect once it has ended. Streams: ``plate``,
+    The plating is never replayed: a deferred pause takes effect within one ``record_dt`` and leaves the current
+    flowing; resuming goes on with the same plating. Streams: ``plate``,
     ``checkpoints``, ``topography``, ``strip``.
     """
     area = electrode_area(pstat)
@@ -77,8 +78,12 @@ def afm_plating(pstat: Potentiostat, clock: Clock, operator: Operator,
         start = yield from bps.rd(clock)
         for t in capture_times:
             late = (yield from bps.rd(clock)) - start - t
-            if late < 0:
-                yield from wait(clock, -late)
+            now = start + t + late
+            while now < start + t - 1e-9:  # plating on: looked at (and a pause possible) every record_dt
+                yield from bps.checkpoint()
+                yield from wait(clock, min(record_dt, start + t - now))
+                state["pages"] += (yield from bps.collect(pstat, name="plate")) or []
+                now = yield from bps.rd(clock)
             state["pages"] += (yield from bps.collect(pstat, name="plate")) or []
             charge = abs(summarize(state["pages"], None, pstat.name)["last"].get("Q", 0.0))
             at = (yield from bps.rd(clock)) - start
@@ -99,7 +104,7 @@ def afm_plating(pstat: Potentiostat, clock: Clock, operator: Operator,
         if state["started"]:  # keep what was recorded up to the stop
             state["pages"] += (yield from bps.collect(pstat, name="plate")) or []
 
-    # like run_technique: never replayed, a deferred pause waits for the plating to end
+    # like run_technique: never replayed; a pause leaves the plating running and resuming goes on with it
     yield from bpp.rewindable_wrapper(bpp.finalize_wrapper(plating(), stop_plating()), False)
     yield from bps.checkpoint()
     yield from run_technique(pstat, clock, strip, "strip")

@@ -77,4 +77,4 @@ def ms_calibration(
     for dilution in dilutions:
         yield from sample_standard(ms, clock, mfc, std_mfc, dilution=dilution, total_flow=total_flow, hold=hold,
                                    duration=duration, period=period, stream="calibration")
-    yield from purge_standard(clock, mfc, std_mfc, carrier_flow=total_flow)
+    yield from purge_standard(clock, mfc, std_mfc, carrier_flow=total_flow, period=period)

@@ -36,8 +36,8 @@ from bluesky.utils import (
 from labctl.plans.checks import PlanValues, check_call, declarations
 from labctl.plans.params import Instrument, ParameterError, Unit
 
-__all__ = ["MsgGenerator", "PlanCall", "attempt", "finalize_keeping_fault", "instrument_errors", "plan", "plan_call",
-           "status_error"]
+__all__ = ["MsgGenerator", "PlanCall", "attempt", "check_plan_call", "finalize_keeping_fault", "instrument_errors",
+           "plan", "plan_call", "status_error"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,18 @@ def plan_call(gen: Any) -> PlanCall:
     bound = inspect.signature(declaration.func).bind(**given)
     bound.apply_defaults()
     return PlanCall(declaration.name, dict(bound.arguments), tuple(_devices(bound.arguments)))
+
+
+def check_plan_call(gen: Any, instruments: Mapping[str, Any] | None = None) -> PlanValues:
+    """Check a plan call (a generator a labctl plan returned, not yet started) now, as its first message would;
+    ``KeyError`` if *gen* is no labctl plan call. For whoever runs the call elsewhere (an experiment's thread):
+    a bad call is refused in the caller, before anything connects. *instruments* (name -> device or
+    description) resolves devices given by name."""
+    frame = getattr(gen, "gi_frame", None)
+    if frame is None or getattr(gen, "gi_code", None) is not Declaration.execute.__code__:
+        raise KeyError(f"{gen!r} is not a labctl plan call (or it has finished)")
+    declaration, given = frame.f_locals["self"], frame.f_locals["given"]
+    return check_call(declaration.func, declaration.check, given, instruments)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from labctl.plans.params import (
     Increasing,
     MassSpectrometer,
     Operator,
+    OptionalSeconds,
     Potentiostat,
     Seconds,
     Valve,
@@ -72,7 +73,7 @@ def dems(pstat: Potentiostat, valve: Valve, ms: MassSpectrometer, mfc: FlowContr
          plate_time: Seconds = "10 min",
          strip_cutoff: Volts = "1 V",
          strip_time_limit: Seconds = "2 h",
-         record_dt: Seconds = "5 s", poll: Seconds = "5 min",
+         record_dt: Seconds = "5 s", poll: OptionalSeconds = None,
          carrier_flow: Flow = "1 mL/min",
          sweep_min: Seconds = "15 min", sweep_hold: Seconds = "5 min", sweep_timeout: Seconds = "3 h",
          period: Seconds = "5 s",
@@ -84,7 +85,8 @@ def dems(pstat: Potentiostat, valve: Valve, ms: MassSpectrometer, mfc: FlowContr
     For each target: valve ``sealed`` (carrier bypasses the cell), galvanostatic cycles (plate for
     ``plate_time``, strip to ``strip_cutoff``) up to the target, a minute of the bypass gas as the CO2
     baseline, valve ``sweep`` until CO2 is back at that baseline (within its noise) for ``sweep_hold`` (at
-    least ``sweep_min``), valve ``sealed`` again. One run; streams
+    least ``sweep_min``), valve ``sealed`` again. The cycling is streamed every ``poll`` if given, else
+    collected at the end of each step. One run; streams
     ``valve`` (every move, with lab time), ``plate``/``strip``/``cycles`` and ``gas`` (MS + MFC).
     """
     area = electrode_area(pstat)

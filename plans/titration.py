@@ -153,4 +153,4 @@ def online_ms_titration(
         yield from sample_standard(ms, clock, mfc, std_mfc, dilution=check_dilution, total_flow=carrier_flow,
                                    hold=CHECK_HOLD_S, duration=CHECK_RECORD_S, period=period,
                                    stream="standard_check")
-        yield from purge_standard(clock, mfc, std_mfc, carrier_flow=carrier_flow)
+        yield from purge_standard(clock, mfc, std_mfc, carrier_flow=carrier_flow, period=period)

@@ -58,7 +58,7 @@ def sample_standard(ms: Readable, clock: Movable, carrier_mfc: Movable, std_mfc:
     *stream* (MS, clock, both MFCs and *extra* in every event)."""
     carrier_flow, std_flow = split(total_flow, dilution)
     yield from bps.mv(carrier_mfc, carrier_flow, std_mfc, std_flow)
-    yield from wait(clock, hold)
+    yield from wait(clock, hold, every=period)   # a pause takes effect within one period here too
     yield from record(ms, clock, duration=duration, period=period, extra=[carrier_mfc, std_mfc, *extra],
                       stream=stream)
 
@@ -69,7 +69,8 @@ PURGE_S = 180.0
 
 
 def purge_standard(clock: Movable, carrier_mfc: Movable, std_mfc: Movable, *, carrier_flow: float,
-                   purge: float = PURGE_S):
-    """Standard off, carrier back at *carrier_flow*, and the line swept clean for *purge* lab s."""
+                   purge: float = PURGE_S, period: float | None = None):
+    """Standard off, carrier back at *carrier_flow*, and the line swept clean for *purge* lab s (a pause taking
+    effect within one *period*)."""
     yield from bps.mv(std_mfc, 0.0, carrier_mfc, carrier_flow)
-    yield from wait(clock, purge)
+    yield from wait(clock, purge, every=period)

@@ -7,10 +7,12 @@ circuit and the rows recorded up to then are collected. It returns a summary the
 from the data as they arrive.
 
 A technique is never replayed: re-sending a half-done step would plate or strip twice (and the instrument
-refuses to load a technique over a running one). A deferred pause (one Ctrl-C) waits for the running
-technique to end and resumes with the next one; an immediate pause during a technique leaves it running
-on the instrument, and resuming carries on collecting it where the plan left off, while stopping or
-aborting the paused run switches the cell off and keeps the rows recorded so far.
+refuses to load a technique over a running one). The plan waits for a running technique to complete just
+after a checkpoint, so labctl's RunEngine takes a deferred pause (one Ctrl-C) at once rather than at the
+end of a ten-hour step (:meth:`labctl.engine.LabRunEngine.request_pause`). A pause, deferred or immediate,
+during a technique leaves it running on the instrument, and resuming carries on collecting it where the
+plan left off, while stopping or aborting the paused run switches the cell off and keeps the rows recorded
+so far.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import dataclasses
 import bluesky.plan_stubs as bps
 from bluesky.preprocessors import rewindable_wrapper
 from bluesky.protocols import Flyable, Movable
+from bluesky.utils import Msg
 
 from labctl.devices.errors import LimitError
 from labctl.devices.potentiostat.techniques import OCV, Galvanostatic, Reattach
@@ -37,8 +40,6 @@ PLATE_E_MIN = -1.0
 #: default stripping time limit as a multiple of that cycle's plating time: a Na||Cu cell cannot strip more
 #: charge than it plated, so at the same current a strip still going after twice that time has failed
 STRIP_TIME_FACTOR = 2.0
-
-
 def electrode_area(pstat) -> float:
     """The electrode area (cm^2) of a potentiostat or its description; ParameterError unless positive."""
     area = getattr(pstat, "electrode_area_cm2", None)
@@ -96,11 +97,11 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
                   declared: set[str] | None = None, reattach: bool = False):
     """Run ``technique`` on ``pstat`` and emit its rows as the ``stream`` event stream.
 
-    ``poll`` (lab seconds) streams rows while the technique runs; without it the rows are collected when
-    it ends. ``declared`` is the caller's set of stream names already declared in this run (the stream is
-    declared once, then reused). With ``reattach`` the technique is taken up where the instrument still runs it
-    (or holds its unread rows) after the computer that started it was gone, else started as usual. Returns
-    ``{"rows", "last" (last row by column), "ended_by"}``.
+    ``poll`` (lab seconds) streams rows while the technique runs, each look a checkpoint; without it the rows
+    are collected when it ends. ``declared`` is the caller's set of stream names already declared in this run
+    (the stream is declared once, then reused). With ``reattach`` the technique is taken up where the instrument
+    still runs it (or holds its unread rows) after the computer that started it was gone, else started as usual.
+    Returns ``{"rows", "last" (last row by column), "ended_by"}``.
     """
     validate_all(pstat, [technique])
     if poll is not None and not poll > 0:
@@ -118,11 +119,12 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
         yield from bps.kickoff(target, wait=True)
         if poll is not None:  # lab time advances only through these waits, so rows stream at the pace asked
             while True:
+                yield from bps.checkpoint()  # one Ctrl-C: paused here, the technique running on
                 yield from wait(clock, poll)
                 state["pages"] += (yield from bps.collect(target, name=stream)) or []
                 if not (yield from bps.rd(pstat.acquiring)):
                     break
-        yield from instrument_errors(bps.complete(target, wait=True))
+        yield from awaiting_completion(target)
         state["pages"] += (yield from bps.collect(target, name=stream)) or []
 
     def cleanup():
@@ -140,6 +142,23 @@ def run_technique(pstat: Flyable, clock: Movable, technique, stream: str, *, pol
     yield from rewindable_wrapper(finalize_keeping_fault(body(), cleanup), False)
     yield from bps.checkpoint()  # where a deferred pause takes effect
     return summarize(state["pages"], pstat.ended_by, target.name)
+
+
+def awaiting_completion(flyer):
+    """Wait for *flyer* to complete, from a checkpoint that a resume may go back to.
+
+    One Ctrl-C while a technique runs: labctl's RunEngine pauses at once here (only a completion is waited
+    for since the checkpoint), the technique running on; the resume goes back to the checkpoint and waits
+    for it again, which starts nothing twice. The stretch is rewindable even inside a plan that is not
+    (otherwise the resume would skip the wait); under another RunEngine the pause comes at the flyer's end.
+    """
+    was_rewindable = yield Msg("rewindable", None, None)
+    if not was_rewindable:
+        yield Msg("rewindable", None, True)
+    yield from bps.checkpoint()
+    yield from instrument_errors(bps.complete(flyer, wait=True))
+    if not was_rewindable:
+        yield Msg("rewindable", None, False)
 
 
 def cycle_techniques(current_density: float, area: float, plate_capacity: float | None, plate_time: float | None,

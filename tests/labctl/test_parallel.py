@@ -107,11 +107,23 @@ def _campaign(lab):
                       cell="coin3", electrolyte="dme", name="titration", **FAST_TITRATION)]
 
 
+#: each experiment of _campaign's reading period (lab s): record_dt, period, read_every (its default), period
+PERIODS = {"cycling": 30.0, "rest": 60.0, "feed": 60.0, "titration": 10.0}
+
+
 def test_pause_everything_then_resume_everything(lab):
     experiments = _campaign(lab)
-    _pause_at(lab, T0 + 600)
+    _until(lambda: all(e.RE is not None and e.RE.state == "running" for e in experiments))
+    paused_at = {}
+    for e in experiments:
+        e.RE.state_hook = lambda new, old, name=e.name: (
+            paused_at.setdefault(name, lab.simlab.clock.now()) if new == "paused" else None)
+    _pause_at(lab, T0 + 615)   # between two readings of every experiment
     _until(lambda: all(e.state == "paused" for e in experiments))
-    assert lab.simlab.clock.now() <= T0 + 1200   # within a reading period, or once the running technique ended
+    latency = {name: at - (T0 + 615) for name, at in paused_at.items()}
+    assert set(latency) == set(PERIODS)
+    for name, period in PERIODS.items():   # every one paused within its own reading period
+        assert 0 <= latency[name] <= period, (name, latency[name])
     lab.resume_all()
     for e in experiments:
         e.wait(120)
@@ -133,15 +145,26 @@ def test_abort_everything_leaves_every_instrument_safe_and_every_run_closed(lab)
 
 
 def _pause_at(lab, when: float) -> None:
-    """Ctrl-C at lab time *when*: pause everything, from a thread of its own as the console's handler does."""
+    """Ctrl-C at lab time *when*: pause everything, from a thread of its own as the console's handler does;
+    lab time stands still until every experiment has the request."""
     import threading
+
+    clock = lab.simlab.clock
 
     def at(now):
         if now >= when and not timer.cancelled:
             timer.cancel()
-            threading.Thread(target=lab.pause_all, daemon=True).start()
+            hold = clock.hold("ctrl-c")
 
-    timer = lab.simlab.clock.call_every(60.0, at)
+            def press():
+                try:
+                    lab.pause_all()
+                finally:
+                    hold.release()
+
+            threading.Thread(target=press, daemon=True).start()
+
+    timer = clock.call_every(when - clock.now(), at)
 
 
 def _until(condition, timeout=120.0):

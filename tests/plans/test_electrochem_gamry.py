@@ -102,15 +102,16 @@ def test_galvanostatic_cycles_at_10_mA_per_cm2_plate_and_strip_what_the_cell_hol
     # 0.5 mAh/cm^2 is 0.9 mC on the chip: 180 s at 5 uA
     assert [p[-1]["ref600_time"] for p in plates] == pytest.approx([180.0, 180.0])
     # plating stops at plate_e_min too, so it runs under a stop-test Dtaq: its charge is the measured current
-    # integrated over the rows, good to a few ppm
-    assert [c["plated_C"] for c in result] == pytest.approx([0.5 * 3.6 * AREA] * 2, rel=1e-5)
+    # integrated over the rows, good to a few ppm (1e-4 current noise over 180 rows: 7.5 ppm, so 4 sigma)
+    assert [c["plated_C"] for c in result] == pytest.approx([0.5 * 3.6 * AREA] * 2, rel=3e-5)
 
     # Each strip ends on the 1 V cutoff, within one sample of it, before giving back all it plated.
     for cycle, strip in zip(result, strips, strict=False):
         e = [r["ref600_Ewe"] for r in strip]
         step = max(b - a for a, b in zip(e, e[1:], strict=False))
         assert cycle["strip_ended_by"] == "limit"
-        assert e[-2] < 1.0 <= e[-1] <= 1.0 + step and cycle["strip_last_Ewe"] == e[-1]
+        # the cutoff is tested on the potential, the sample read with 100 uV of noise: 5 sigma below is the crossing
+        assert e[-2] < 1.0 - 5e-4 <= e[-1] <= 1.0 + step and cycle["strip_last_Ewe"] == e[-1]
         assert cycle["stripped_C"] < cycle["plated_C"]
 
     # The charges the plan reports are the cell's: every coulomb stripped left its Na inventory, and all that

@@ -1,4 +1,5 @@
-"""Pausing a cycling run on the simulated lab: a technique is never replayed half-done."""
+"""Pausing a cycling run on the simulated lab: a technique is never replayed half-done, and one Ctrl-C
+mid-technique pauses at its next look rather than at its end."""
 
 from __future__ import annotations
 
@@ -75,14 +76,17 @@ def test_immediate_pause_then_abort_switches_the_cell_off_and_keeps_the_rows(lab
     assert "cycles" not in run.streams  # no cycle completed, none reported
 
 
-def test_deferred_pause_waits_for_the_technique_and_resumes_with_the_next(lab, world):
+def test_deferred_pause_mid_technique_leaves_it_running_and_resumes_collecting_it(lab, world):
     assemble(lab, "coin", "coin", "ecdmc", 1.767, "vmp3:1")
     d = lab.devices
     with message_hook(lab, _pause_at_kickoff(lab, 2, defer=True)):  # during the first strip
         uid = _run_uid(lab, galvanostatic_cycles(d["vmp3_1"], lab.clock, cycles=3, record_dt="30 s"))
-        assert lab.RE.state == "paused"
-        assert world.channel("vmp3:1").state == "stop"  # the strip ran to its cutoff before the pause
+    assert lab.RE.state == "paused"
+    assert world.channel("vmp3:1").state == "run"  # paused at the strip's first look, the strip going on
+    kickoffs: list = []
+    with message_hook(lab, _kickoffs(kickoffs)):
         lab.resume()
+    assert len(kickoffs) == 4  # second plating and strip, third plating and strip: the first strip not restarted
     run = lab.storage.run(uid)
     assert run.stop["exit_status"] == "success"
     cycles = run.table("cycles")
