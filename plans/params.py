@@ -214,6 +214,7 @@ class Instrument:
 Potentiostat = Annotated[Flyable, Instrument("potentiostat")]
 SyringePump = Annotated[Movable, Instrument("syringe_pump")]
 Valve = Annotated[Movable, Instrument("valve")]
+StreamSelector = Annotated[Movable, Instrument("stream_selector")]
 MassSpectrometer = Annotated[Readable, Instrument("mass_spectrometer")]
 FlowController = Annotated[Movable, Instrument("flow_controller")]
 Clock = Annotated[Movable, Instrument("clock")]

@@ -11,7 +11,7 @@ from labctl.devices.errors import ConnectionLost, InstrumentError
 from labctl.plans import plan
 from labctl.plans.fluidics import flow_schedule
 from labctl.plans.gas import ms_monitor
-from labctl.plans.params import Clock, Valve
+from labctl.plans.params import Clock, StreamSelector, Valve
 from labctl.plans.stubs.time import wait
 from labctl.plans.stubs.valve import select_stream
 from labctl.session import Session
@@ -27,7 +27,7 @@ def open_line(valve: Valve, clock: Clock):
 
 
 @plan
-def carrier_baseline(selector: Valve, clock: Clock):
+def carrier_baseline(selector: StreamSelector, clock: Clock):
     """Give the MS the carrier line and record the selector for ten minutes."""
     for _ in range(10):
         yield from select_stream(selector, "carrier", clock)

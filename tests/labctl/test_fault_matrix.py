@@ -22,7 +22,7 @@ from labctl.plans import plan
 from labctl.plans.electrochem import galvanostatic_cycles
 from labctl.plans.fluidics import flow_schedule
 from labctl.plans.gas import ms_monitor
-from labctl.plans.params import Clock, FlowController, Valve
+from labctl.plans.params import Clock, FlowController, StreamSelector, Valve
 from labctl.plans.stubs.time import wait
 from labctl.plans.stubs.valve import select_stream
 from labctl.profile import default_profile_path
@@ -48,7 +48,7 @@ def _to_the_cell(v):
 
 
 @plan(cleanup=_to_the_cell)
-def stream_sweeps(selector: Valve, clock: Clock, sweeps: int = 10):
+def stream_sweeps(selector: StreamSelector, clock: Clock, sweeps: int = 10):
     """Give the MS the carrier, then the DEMS cell's line again, a minute each, recording the selector."""
     for _ in range(sweeps):
         for port in ("carrier", "dems_cell"):

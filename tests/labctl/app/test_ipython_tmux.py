@@ -72,8 +72,9 @@ def test_labctl_ipython_in_a_terminal(terminal):
     assert "readings" in screen and "3/3" in screen              # the progress bar, completed
 
     terminal.type("catalog[-1]")
-    screen = terminal.wait_for("Out[4]:")
-    assert "<BlueskyRun" in screen and "scan_id=1" in screen
+    terminal.wait_for("Out[4]:")
+    screen = terminal.wait_for("<BlueskyRun")   # the value is drawn after the prompt's Out line
+    assert "scan_id=1" in screen
 
     terminal.type("e = lab.start(flow_schedule, d2o_pump, clock, [('100 uL/h', '3 h')])")
     terminal.wait_for("In [6]:")
