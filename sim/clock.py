@@ -230,7 +230,9 @@ class SimClock:
         move lab time on. Not this thread: it may be a RunEngine's event loop, which timer callbacks must be
         free to call into."""
         if self._advancing is None and self._sleeping and self._quiescent():
-            sleeper = next(iter(self._sleeping))
+            # the sleeper due first, if a sleeper is: it wakes itself instead of waking a third thread
+            first = self._events[0][3] if self._events else None
+            sleeper = first if first in self._sleeping else next(iter(self._sleeping))
             sleeper.nudged = True
             sleeper.signal.set()
 
