@@ -43,16 +43,12 @@ def _expm(a: np.ndarray) -> np.ndarray:
     return out
 
 
-class Valve:
-    """The two-position valve on the gas line."""
-
-    def __init__(self, world, name: str, move_time_s: float = VALVE_MOVE_S):
-        self._world, self.name, self.move_time_s = world, name, move_time_s
-        self._position, self._target, self._arrive = "A", None, None
-        self._stuck = False
+class Rotor:
+    """What an actuator's firmware reads of its rotor (the isolation valve's, the stream selector's): where it
+    is and whether it turns, with the gas side brought up to the clock first."""
 
     @property
-    def position(self) -> str:
+    def position(self):
         with self._world._lock:
             self._world._sync(self._world.gas)
             return self._position
@@ -62,6 +58,15 @@ class Valve:
         with self._world._lock:
             self._world._sync(self._world.gas)
             return self._target is not None
+
+
+class Valve(Rotor):
+    """The two-position valve on the gas line."""
+
+    def __init__(self, world, name: str, move_time_s: float = VALVE_MOVE_S):
+        self._world, self.name, self.move_time_s = world, name, move_time_s
+        self._position, self._target, self._arrive = "A", None, None
+        self._stuck = False
 
     def move_to(self, position: str) -> None:
         if position not in ("A", "B"):

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from labctl.sim.world.gas import Rotor
 from labctl.sim.world.params import SPECIES
 
 STEP_TIME_S = 0.1          # rotor time per port passed (multiposition electric actuator)
@@ -45,7 +46,7 @@ def line_source(port: int, source) -> str | np.ndarray:
                      f"got {source!r}")
 
 
-class StreamSelector:
+class StreamSelector(Rotor):
     """The selector's rotor and its common outlet. ``lines`` maps port numbers to what they carry; a selector
     with no lines is not plumbed to the MS (it turns, nothing else)."""
 
@@ -80,18 +81,6 @@ class StreamSelector:
         return bool(self.lines)
 
     # -- what the actuator's firmware sees ------------------------------------------------------------
-    @property
-    def position(self) -> int:
-        with self._world._lock:
-            self._world._sync(self._world.gas)
-            return self._position
-
-    @property
-    def moving(self) -> bool:
-        with self._world._lock:
-            self._world._sync(self._world.gas)
-            return self._target is not None
-
     def move_time_s(self, target: int) -> float:
         """Rotor time from where it is to *target*, the shorter way round."""
         steps = abs(self._port(target) - self._position)
